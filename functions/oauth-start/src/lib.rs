@@ -1,0 +1,40 @@
+//! `GET /oauth/tiktok/start`: the caller gets a TikTok authorize URL bound to
+//! a fresh single-use state.
+
+use chrono::Utc;
+use lambda_http::{Body, Error, Request, Response, http::StatusCode};
+use serde::Serialize;
+use shared::{
+    account::rfc3339,
+    auth::caller,
+    error::chain_line,
+    http::{ApiError, json},
+    oauth::OAuthStart,
+};
+
+#[derive(Serialize)]
+struct StartResponse {
+    authorize_url: String,
+    expires_at: String,
+}
+
+pub async fn handle(app: &OAuthStart, request: Request) -> Result<Response<Body>, Error> {
+    Ok(start(app, &request)
+        .await
+        .unwrap_or_else(ApiError::into_response))
+}
+
+async fn start(app: &OAuthStart, request: &Request) -> Result<Response<Body>, ApiError> {
+    let user = caller(request)?;
+    let redirect = app.begin(&user, Utc::now()).await.map_err(|e| {
+        tracing::error!(error = %chain_line(&e), "oauth start failed");
+        ApiError::unavailable()
+    })?;
+    Ok(json(
+        StatusCode::OK,
+        &StartResponse {
+            authorize_url: redirect.authorize_url.into(),
+            expires_at: rfc3339(redirect.expires_at),
+        },
+    ))
+}

@@ -1,0 +1,11 @@
+use lambda_http::{Error, run, service_fn};
+use shared::{config::Env, startup};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = startup::oauth_start(&Env::from_process())
+        .await
+        .unwrap_or_else(|e| startup::exit_on_error(e));
+    run(service_fn(|request| oauth_start::handle(&app, request))).await
+}

@@ -1,0 +1,584 @@
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Query, Request, State as AxumState},
+    http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use url::Url;
+
+use crate::state::{CodeGrant, Fault, FaultKind, SandboxConfig, State, log_id, now, random_token};
+
+struct Shared {
+    config: SandboxConfig,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a sandbox bug; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A sandbox serving on a local port until dropped.
+pub struct RunningSandbox {
+    base_url: Url,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl RunningSandbox {
+    /// The API host (`TIKTOK_API_BASE_URL`).
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The authorize page (`TIKTOK_AUTH_URL`).
+    pub fn auth_url(&self) -> Url {
+        let mut url = self.base_url.clone();
+        url.set_path("/v2/auth/authorize/");
+        url
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.shared.state().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.state().faults.clear();
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.state().latency = latency;
+    }
+
+    /// How many requests reached `path` (faulted ones included).
+    pub fn calls(&self, path: &str) -> u64 {
+        self.shared.state().calls.get(path).copied().unwrap_or(0)
+    }
+
+    /// Every token, code and secret the sandbox issued or was configured
+    /// with, for tests that prove none leaks.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.shared.state().issued_secrets.clone();
+        secrets.push(self.shared.config.client_secret.clone());
+        secrets
+    }
+
+    /// Whether `open_id` still has a live (unrevoked, unexpired) access token.
+    pub fn has_live_grant(&self, open_id: &str) -> bool {
+        let t = now();
+        self.shared
+            .state()
+            .access
+            .values()
+            .any(|g| g.open_id == open_id && !g.revoked && g.expires_at > t)
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts a sandbox on `addr` (port 0 for any free port).
+pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<RunningSandbox> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        config,
+        state: Mutex::new(State::default()),
+    });
+    let app = router(shared.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "sandbox server stopped");
+        }
+    });
+    let base_url = Url::parse(&format!("http://{local}/"))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(RunningSandbox {
+        base_url,
+        shared,
+        shutdown: Some(tx),
+    })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let tiktok = Router::new()
+        .route("/v2/auth/authorize/", get(authorize))
+        .route("/v2/oauth/token/", post(token))
+        .route("/v2/oauth/revoke/", post(revoke))
+        .route("/v2/user/info/", get(user_info))
+        .layer(middleware::from_fn_with_state(shared.clone(), faults));
+    let control = Router::new()
+        .route("/sandbox/faults", post(add_fault).delete(clear_faults))
+        .route("/sandbox/latency", post(set_latency))
+        .route("/sandbox/calls", get(calls));
+    tiktok.merge(control).with_state(shared)
+}
+
+/// Counts calls, then applies latency and any matching fault.
+async fn faults(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let (latency, fault) = {
+        let mut state = shared.state();
+        *state.calls.entry(path.clone()).or_default() += 1;
+        (state.latency, state.take_fault(&path))
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let oauth = path.starts_with("/v2/oauth/");
+    match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Timeout) => {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Some(FaultKind::Malformed) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "<html>this is not json",
+        )
+            .into_response(),
+        Some(FaultKind::RateLimited) => api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            "Too many requests",
+        ),
+        Some(FaultKind::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            if oauth {
+                oauth_error(status, "server_error", "Internal server error")
+            } else {
+                api_error(status, "internal_error", "Internal server error")
+            }
+        }
+    }
+}
+
+/// A flat OAuth error, as the token and revoke endpoints answer.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description, "log_id": log_id()})),
+    )
+        .into_response()
+}
+
+/// A `{data, error}` envelope error.
+fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"data": {}, "error": {"code": code, "message": message, "log_id": log_id()}})),
+    )
+        .into_response()
+}
+
+fn bad_page(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("TikTok sandbox: {message}"),
+    )
+        .into_response()
+}
+
+/// The authorize page: validates the request like TikTok and, playing the
+/// user, approves (or denies with `sandbox_decision=deny`).
+async fn authorize(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let config = &shared.config;
+    if q.get("client_key") != Some(&config.client_key) {
+        return bad_page("unknown client_key");
+    }
+    if q.get("response_type").map(String::as_str) != Some("code") {
+        return bad_page("response_type must be code");
+    }
+    let Some(redirect_uri) = q
+        .get("redirect_uri")
+        .filter(|r| config.redirect_uris.contains(r))
+    else {
+        return bad_page("redirect_uri is not registered for this app");
+    };
+    let Ok(mut target) = Url::parse(redirect_uri) else {
+        return bad_page("redirect_uri is not a URL");
+    };
+    let scopes: Vec<&str> = q
+        .get("scope")
+        .map(|s| s.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if scopes.is_empty() {
+        return bad_page("scope is required");
+    }
+    {
+        let mut pairs = target.query_pairs_mut();
+        if q.get("sandbox_decision").map(String::as_str) == Some("deny") {
+            pairs
+                .append_pair("error", "access_denied")
+                .append_pair("error_description", "The user denied the request");
+        } else {
+            let granted = q
+                .get("sandbox_scopes")
+                .cloned()
+                .unwrap_or_else(|| scopes.join(","));
+            let code = random_token("");
+            let mut state = shared.state();
+            let user = state.user(q.get("sandbox_user").map(String::as_str));
+            state.codes.insert(
+                code.clone(),
+                CodeGrant {
+                    open_id: user.open_id,
+                    scopes: granted.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    expires_at: now() + config.code_ttl,
+                },
+            );
+            state.issued_secrets.push(code.clone());
+            pairs
+                .append_pair("code", &code)
+                .append_pair("scopes", &granted);
+        }
+        if let Some(s) = q.get("state") {
+            pairs.append_pair("state", s);
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+}
+
+/// A flat OAuth error waiting to be sent.
+struct OAuthFailure {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        oauth_error(self.status, self.error, self.description)
+    }
+}
+
+/// Parses a form body, insisting on the documented content type.
+fn form(headers: &HeaderMap, body: &Bytes) -> Result<HashMap<String, String>, OAuthFailure> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(OAuthFailure {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_request",
+            description: "The request parameters are malformed.",
+        });
+    }
+    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+fn check_client(config: &SandboxConfig, f: &HashMap<String, String>) -> Result<(), OAuthFailure> {
+    if f.get("client_key") != Some(&config.client_key)
+        || f.get("client_secret") != Some(&config.client_secret)
+    {
+        return Err(OAuthFailure {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "Client key or secret is invalid.",
+        });
+    }
+    Ok(())
+}
+
+async fn token(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = match form(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = check_client(&shared.config, &f) {
+        return r.into_response();
+    }
+    let config = &shared.config;
+    let mut state = shared.state();
+    let t = now();
+    let (open_id, scopes, refresh_expires_at) = match f.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let Some(code) = f.get("code") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Code is missed in request.",
+                );
+            };
+            // Single use: a code is gone after its first presentation.
+            let Some(grant) = state.codes.remove(code) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Authorization code is expired.",
+                );
+            };
+            if grant.expires_at <= t {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Authorization code is expired.",
+                );
+            }
+            if f.get("redirect_uri") != Some(&grant.redirect_uri) {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Redirect_uri is not matched with the uri when requesting code.",
+                );
+            }
+            (grant.open_id, grant.scopes, t + config.refresh_ttl)
+        }
+        Some("refresh_token") => {
+            let Some(presented) = f.get("refresh_token") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Refresh token is missed in request.",
+                );
+            };
+            let Some(grant) = state.refresh.get_mut(presented) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Refresh token is invalid or expired.",
+                );
+            };
+            if !grant.current || grant.expires_at <= t {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Refresh token is invalid or expired.",
+                );
+            }
+            // Strict rotation: the presented token stops working now. The
+            // new one keeps the original expiry (not extended by refresh).
+            grant.current = false;
+            (
+                grant.open_id.clone(),
+                grant.scopes.clone(),
+                grant.expires_at,
+            )
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "The grant type is not supported.",
+            );
+        }
+    };
+    let (access, refresh) = state.issue(config, &open_id, &scopes);
+    if let Some(g) = state.refresh.get_mut(&refresh) {
+        g.expires_at = refresh_expires_at;
+    }
+    Json(json!({
+        "access_token": access,
+        "expires_in": config.access_ttl,
+        "open_id": open_id,
+        "refresh_expires_in": refresh_expires_at.saturating_sub(t),
+        "refresh_token": refresh,
+        "scope": scopes,
+        "token_type": "Bearer",
+    }))
+    .into_response()
+}
+
+async fn revoke(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = match form(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = check_client(&shared.config, &f) {
+        return r.into_response();
+    }
+    let Some(token) = f.get("token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Token is missed in request.",
+        );
+    };
+    let mut state = shared.state();
+    // Revoking the access token ends the whole authorization: every token of
+    // that user for this app stops working.
+    if let Some(open_id) = state.access.get(token).map(|g| g.open_id.clone()) {
+        for g in state.access.values_mut().filter(|g| g.open_id == open_id) {
+            g.revoked = true;
+        }
+        for g in state.refresh.values_mut().filter(|g| g.open_id == open_id) {
+            g.current = false;
+        }
+    }
+    Json(json!({})).into_response()
+}
+
+const BASIC_FIELDS: &[&str] = &[
+    "open_id",
+    "union_id",
+    "avatar_url",
+    "avatar_url_100",
+    "avatar_large_url",
+    "display_name",
+];
+const PROFILE_FIELDS: &[&str] = &[
+    "bio_description",
+    "profile_deep_link",
+    "is_verified",
+    "username",
+];
+const STATS_FIELDS: &[&str] = &[
+    "follower_count",
+    "following_count",
+    "likes_count",
+    "video_count",
+];
+
+async fn user_info(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let state = shared.state();
+    let grant = bearer
+        .and_then(|t| state.access.get(t))
+        .filter(|g| !g.revoked && g.expires_at > now());
+    let Some(grant) = grant else {
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "access_token_invalid",
+            "The access token is invalid or not found in the request.",
+        );
+    };
+    let Some(fields) = q.get("fields").filter(|f| !f.is_empty()) else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_params",
+            "fields is required",
+        );
+    };
+    let has = |scope: &str| grant.scopes.split(',').any(|s| s == scope);
+    let Some(user) = state.users.get(&grant.open_id) else {
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "user vanished",
+        );
+    };
+    let mut out = serde_json::Map::new();
+    for field in fields.split(',') {
+        let value: Value = if BASIC_FIELDS.contains(&field) {
+            if !has("user.info.basic") {
+                return api_error(
+                    StatusCode::UNAUTHORIZED,
+                    "scope_not_authorized",
+                    "The user did not authorize the scope required.",
+                );
+            }
+            match field {
+                "open_id" => json!(user.open_id),
+                "union_id" => json!(user.union_id),
+                "display_name" => json!(user.display_name),
+                _ => json!(format!(
+                    "https://sandbox.tiktokcdn.example/{}/{field}.jpeg",
+                    user.open_id
+                )),
+            }
+        } else if PROFILE_FIELDS.contains(&field) || STATS_FIELDS.contains(&field) {
+            let scope = if PROFILE_FIELDS.contains(&field) {
+                "user.info.profile"
+            } else {
+                "user.info.stats"
+            };
+            if !has(scope) {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "scope_permission_missed",
+                    "Access token is invalid, some fields need additional scopes.",
+                );
+            }
+            match field {
+                "is_verified" => json!(false),
+                "username" | "bio_description" | "profile_deep_link" => {
+                    json!(format!("sandbox-{field}"))
+                }
+                _ => json!(0),
+            }
+        } else {
+            return api_error(StatusCode::BAD_REQUEST, "invalid_params", "unknown field");
+        };
+        out.insert(field.to_owned(), value);
+    }
+    Json(json!({"data": {"user": out}, "error": {"code": "ok", "message": "", "log_id": log_id()}}))
+        .into_response()
+}
+
+async fn add_fault(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(fault): Json<Fault>,
+) -> StatusCode {
+    shared.state().faults.push(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(AxumState(shared): AxumState<Arc<Shared>>) -> StatusCode {
+    shared.state().faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(serde::Deserialize)]
+struct Latency {
+    ms: u64,
+}
+
+async fn set_latency(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(l): Json<Latency>,
+) -> StatusCode {
+    shared.state().latency = Duration::from_millis(l.ms);
+    StatusCode::NO_CONTENT
+}
+
+async fn calls(AxumState(shared): AxumState<Arc<Shared>>) -> Json<HashMap<String, u64>> {
+    Json(shared.state().calls.clone())
+}

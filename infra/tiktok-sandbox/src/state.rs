@@ -1,0 +1,211 @@
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// How the sandbox app is registered, and how long its tokens live.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub client_key: String,
+    pub client_secret: String,
+    /// Redirect URIs registered for the app; the authorize and token calls
+    /// must use one of them exactly.
+    pub redirect_uris: Vec<String>,
+    /// Access-token lifetime, seconds (newest documented: 7200).
+    pub access_ttl: u64,
+    /// Refresh-token lifetime, seconds (newest documented: 15552000).
+    pub refresh_ttl: u64,
+    /// Authorization-code lifetime, seconds.
+    pub code_ttl: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            client_key: "sandbox_client_key".into(),
+            client_secret: "sandbox_client_secret".into(),
+            redirect_uris: Vec::new(),
+            access_ttl: 7200,
+            refresh_ttl: 15_552_000,
+            code_ttl: 600,
+        }
+    }
+}
+
+/// What an injected fault does to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "status")]
+pub enum FaultKind {
+    /// Answer with this HTTP status and a TikTok-shaped error body.
+    Status(u16),
+    /// 429 with `rate_limit_exceeded`.
+    RateLimited,
+    /// Hang far longer than any client timeout.
+    Timeout,
+    /// 200 with a body that is not JSON.
+    Malformed,
+}
+
+/// A fault for requests whose path starts with `path_prefix`: the next
+/// `count` such requests fail, then each one fails with probability `rate`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fault {
+    pub path_prefix: String,
+    pub kind: FaultKind,
+    #[serde(default)]
+    pub count: u32,
+    #[serde(default)]
+    pub rate: f64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct User {
+    pub open_id: String,
+    pub union_id: String,
+    pub display_name: String,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CodeGrant {
+    pub open_id: String,
+    pub scopes: String,
+    pub redirect_uri: String,
+    pub expires_at: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct AccessGrant {
+    pub open_id: String,
+    pub scopes: String,
+    pub expires_at: u64,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshGrant {
+    pub open_id: String,
+    pub scopes: String,
+    pub expires_at: u64,
+    /// False once rotated or revoked: TikTok's "the previous refresh token
+    /// stops working once a new one is issued".
+    pub current: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub users: HashMap<String, User>,
+    pub codes: HashMap<String, CodeGrant>,
+    pub access: HashMap<String, AccessGrant>,
+    pub refresh: HashMap<String, RefreshGrant>,
+    pub faults: Vec<Fault>,
+    pub latency: Duration,
+    /// Calls per path.
+    pub calls: HashMap<String, u64>,
+    /// Every secret the sandbox has issued or accepted, for leak checks.
+    pub issued_secrets: Vec<String>,
+    pub next_id: u64,
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+pub(crate) fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes[..]);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+pub(crate) fn log_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::fill(&mut bytes[..]);
+    format!(
+        "SANDBOX{}",
+        bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()
+    )
+}
+
+impl State {
+    pub fn user(&mut self, open_id: Option<&str>) -> User {
+        let open_id = match open_id {
+            Some(id) => id.to_owned(),
+            None => {
+                self.next_id += 1;
+                let mut bytes = [0u8; 8];
+                rand::fill(&mut bytes[..]);
+                format!(
+                    "sbx-{}-{}",
+                    self.next_id,
+                    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                )
+            }
+        };
+        self.users
+            .entry(open_id.clone())
+            .or_insert_with(|| User {
+                union_id: format!("union-{open_id}"),
+                display_name: format!("Sandbox {open_id}"),
+                open_id,
+            })
+            .clone()
+    }
+
+    /// Issues a fresh access/refresh pair for `open_id`.
+    pub fn issue(
+        &mut self,
+        config: &SandboxConfig,
+        open_id: &str,
+        scopes: &str,
+    ) -> (String, String) {
+        let access = random_token("act.");
+        let refresh = random_token("rft.");
+        let t = now();
+        self.access.insert(
+            access.clone(),
+            AccessGrant {
+                open_id: open_id.to_owned(),
+                scopes: scopes.to_owned(),
+                expires_at: t + config.access_ttl,
+                revoked: false,
+            },
+        );
+        self.refresh.insert(
+            refresh.clone(),
+            RefreshGrant {
+                open_id: open_id.to_owned(),
+                scopes: scopes.to_owned(),
+                expires_at: t + config.refresh_ttl,
+                current: true,
+            },
+        );
+        self.issued_secrets.push(access.clone());
+        self.issued_secrets.push(refresh.clone());
+        (access, refresh)
+    }
+
+    /// The fault to apply to a request on `path`, if any.
+    pub fn take_fault(&mut self, path: &str) -> Option<FaultKind> {
+        for fault in self.faults.iter_mut() {
+            if !path.starts_with(&fault.path_prefix) {
+                continue;
+            }
+            if fault.count > 0 {
+                fault.count -= 1;
+                return Some(fault.kind);
+            }
+            if fault.rate > 0.0 && rand::random::<f64>() < fault.rate {
+                return Some(fault.kind);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,29 @@
+//! The AWS SDK configuration, loaded once at cold start.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, Region};
+
+use crate::config::Env;
+
+/// Loads the SDK configuration the standard way, taking `AWS_ENDPOINT_URL`,
+/// `AWS_REGION` and static credentials from `env` when it has them, so a test
+/// can point one app at its own emulator without touching the process
+/// environment.
+pub async fn load(env: &Env) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = env.get("AWS_REGION") {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    if let (Some(id), Some(secret)) = (
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        let session = env.get("AWS_SESSION_TOKEN").map(str::to_owned);
+        loader =
+            loader.credentials_provider(Credentials::new(id, secret, session, None, "environment"));
+    }
+    loader.load().await
+}

@@ -1,0 +1,145 @@
+//! The HTTP edge: error bodies, JSON and redirect responses.
+//!
+//! Every error leaves as `{"error": {"code", "message"}}`; 5xx messages are
+//! opaque, their causes stay in the logs.
+
+use lambda_http::{
+    Body, Response,
+    http::{HeaderValue, StatusCode, header},
+};
+use serde::Serialize;
+use url::Url;
+
+/// An error as the HTTP API answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the request carries no verified identity",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a dependency is unavailable, try again later",
+        )
+    }
+
+    pub fn bad_gateway() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "tiktok_failed",
+            "TikTok did not answer as expected",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            error: Inner<'a>,
+        }
+        let mut response = json(
+            self.status,
+            &Envelope {
+                error: Inner {
+                    code: self.code,
+                    message: &self.message,
+                },
+            },
+        );
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// A JSON response. Serializing our own response types cannot fail; if it
+/// ever did, the caller gets an opaque 500 rather than a panic.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    let (status, body) = match serde_json::to_string(body) {
+        Ok(body) => (status, body),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#.to_owned(),
+        ),
+    };
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A 302 to `location`, never cached.
+pub fn redirect(location: &Url) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::FOUND;
+    if let Ok(value) = HeaderValue::from_str(location.as_str()) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_shape_and_retry_after() {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
+        e.retry_after_seconds = Some(17);
+        let response = e.into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "17");
+        let Body::Text(body) = response.body() else {
+            panic!("expected text")
+        };
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "rate_limited");
+        assert_eq!(v["error"]["message"], "slow down");
+    }
+}

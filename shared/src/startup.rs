@@ -1,0 +1,49 @@
+//! Builds each function's application from its configuration: the one place
+//! that wires config, clients and services, used by `main.rs` and by the
+//! tests alike.
+
+use crate::{
+    aws,
+    config::{ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig},
+    oauth::{OAuthCallback, OAuthStart},
+    store::Store,
+    tiktok::{TikTokClient, http_client},
+    tokens::KmsSealer,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
+    let config = OAuthStartConfig::from_env(env)?;
+    let sdk = aws::load(env).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    Ok(OAuthStart::new(store, config.authorize, config.state_ttl))
+}
+
+pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
+    let config = OAuthCallbackConfig::from_env(env)?;
+    let http = http_client(&config.tiktok)?;
+    let sdk = aws::load(env).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id);
+    let tiktok = TikTokClient::new(http, &config.tiktok);
+    Ok(OAuthCallback::new(
+        store,
+        sealer,
+        tiktok,
+        config.redirect_uri,
+        config.return_url,
+    ))
+}
+
+/// Stops a function at init with one line on stderr naming what is wrong.
+pub fn exit_on_error(error: StartupError) -> ! {
+    eprintln!("{error}");
+    std::process::exit(1)
+}

@@ -1,0 +1,396 @@
+//! The DynamoDB adapter: one table, items keyed `pk`/`sk`.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | account | `ACCOUNT#{open_id}` | `ACCOUNT` |
+//! | OAuth state | `STATE#{sha256(state)}` | `STATE` |
+//!
+//! Conditional writes are the only lock. Every account write is a
+//! compare-and-swap on `token_version`; states are consumed by a conditional
+//! delete, so each is used at most once. No `SdkError` leaves this module.
+
+use std::{collections::HashMap, fmt};
+
+use aws_sdk_dynamodb::{
+    primitives::Blob,
+    types::{AttributeValue, ReturnValue},
+};
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::{
+    account::{
+        Account, AccountId, AccountStatus, Profile, Scopes, UserId, due_at, due_shard, rfc3339,
+    },
+    config::TableName,
+    tokens::{OAuthState, SealedTokens},
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(thiserror::Error)]
+pub enum StoreError {
+    /// A create found the item already there.
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// A compare-and-swap found another version: someone else wrote first.
+    #[error("the item changed since it was read")]
+    VersionConflict,
+    #[error("no such item")]
+    NotFound,
+    #[error("a stored item is corrupt: {0}")]
+    Corrupt(String),
+    #[error("DynamoDB is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::error::error_chain_fmt(self, f)
+    }
+}
+
+fn unavailable<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| StoreError::Unavailable(anyhow::Error::new(e).context(operation))
+}
+
+/// A started OAuth flow, waiting for its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    pub user: UserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn account_key(id: &AccountId) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("ACCOUNT#{id}"))),
+        ("sk".to_owned(), AttributeValue::S("ACCOUNT".to_owned())),
+    ])
+}
+
+/// States are keyed by their SHA-256, never stored raw: someone who can read
+/// the table (or a TRACE log of its responses) cannot complete a flow.
+fn state_key(state: &OAuthState) -> Item {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(state.expose().as_bytes()));
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("STATE#{digest}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S("STATE".to_owned())),
+    ])
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: &TableName) -> Self {
+        Self {
+            client,
+            table: table.as_ref().to_owned(),
+        }
+    }
+
+    /// Records a started OAuth flow. `ttl` lets DynamoDB clean it up; expiry
+    /// is also checked in code because TTL deletion lags.
+    #[tracing::instrument(name = "store.put_state", skip_all, fields(user = %record.user))]
+    pub async fn put_state(
+        &self,
+        state: &OAuthState,
+        record: &StateRecord,
+    ) -> Result<(), StoreError> {
+        let mut item = state_key(state);
+        item.insert("user".into(), s(record.user.as_ref()));
+        item.insert("created_at".into(), n(record.created_at.timestamp()));
+        item.insert("expires_at".into(), n(record.expires_at.timestamp()));
+        item.insert("ttl".into(), n(record.expires_at.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    StoreError::AlreadyExists
+                } else {
+                    unavailable("DynamoDB PutItem (state)")(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Deletes the state and returns what it held: exactly one caller can
+    /// ever consume a given state. `NotFound` means forged or already used.
+    #[tracing::instrument(name = "store.consume_state", skip_all)]
+    pub async fn consume_state(&self, state: &OAuthState) -> Result<StateRecord, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(state_key(state)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    StoreError::NotFound
+                } else {
+                    unavailable("DynamoDB DeleteItem (state)")(e)
+                }
+            })?;
+        let item = output.attributes.ok_or(StoreError::NotFound)?;
+        Ok(StateRecord {
+            user: UserId::parse(get_s(&item, "user")?)
+                .map_err(|e| StoreError::Corrupt(format!("state user: {e}")))?,
+            created_at: get_time(&item, "created_at")?,
+            expires_at: get_time(&item, "expires_at")?,
+        })
+    }
+
+    /// The account, read consistently.
+    #[tracing::instrument(name = "store.get_account", skip_all, fields(account_id = %id))]
+    pub async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB GetItem (account)"))?;
+        output.item.map(|item| account_from_item(&item)).transpose()
+    }
+
+    /// Writes the whole account. With `expected_version: None` the account
+    /// must not exist yet (`AlreadyExists` otherwise); with `Some(v)` the
+    /// stored `token_version` must still be `v` (`VersionConflict`
+    /// otherwise). `account.token_version` is the version written.
+    #[tracing::instrument(name = "store.put_account", skip_all, fields(account_id = %account.id, version = account.token_version))]
+    pub async fn put_account(
+        &self,
+        account: &Account,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(account_to_item(account)));
+        request = match expected_version {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => request
+                .condition_expression("token_version = :expected")
+                .expression_attribute_values(":expected", n(version as i64)),
+        };
+        request.send().await.map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception())
+            {
+                if expected_version.is_none() {
+                    StoreError::AlreadyExists
+                } else {
+                    StoreError::VersionConflict
+                }
+            } else {
+                unavailable("DynamoDB PutItem (account)")(e)
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// The item for an account. `due_shard`/`due_at` (the sparse due index) are
+/// written only while the sweep should refresh it.
+pub fn account_to_item(a: &Account) -> Item {
+    let mut item = account_key(&a.id);
+    item.insert("account_id".into(), s(a.id.as_ref()));
+    item.insert("owner".into(), s(a.owner.as_ref()));
+    item.insert("connected_at".into(), s(rfc3339(a.connected_at)));
+    item.insert("display_name".into(), s(&a.profile.display_name));
+    if let Some(url) = &a.profile.avatar_url {
+        item.insert("avatar_url".into(), s(url));
+    }
+    item.insert("status".into(), s(a.status.as_str()));
+    item.insert("scopes".into(), s(a.scopes.to_string()));
+    item.insert(
+        "access_expires_at".into(),
+        n(a.access_expires_at.timestamp()),
+    );
+    item.insert(
+        "refresh_expires_at".into(),
+        n(a.refresh_expires_at.timestamp()),
+    );
+    if let Some(t) = a.last_refreshed_at {
+        item.insert("last_refreshed_at".into(), n(t.timestamp()));
+    }
+    if let Some(e) = &a.last_error {
+        item.insert("last_error".into(), s(e));
+    }
+    item.insert("token_version".into(), n(a.token_version as i64));
+    if let Some(sealed) = &a.sealed_tokens {
+        item.insert(
+            "sealed_tokens".into(),
+            AttributeValue::B(Blob::new(sealed.as_bytes())),
+        );
+    }
+    if a.status == AccountStatus::Active && a.sealed_tokens.is_some() {
+        let issued = a.last_refreshed_at.unwrap_or(a.connected_at);
+        item.insert("due_shard".into(), s(due_shard(&a.id).to_string()));
+        item.insert(
+            "due_at".into(),
+            n(due_at(issued, a.access_expires_at).timestamp()),
+        );
+    }
+    item
+}
+
+pub fn account_from_item(item: &Item) -> Result<Account, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("account {what}"));
+    let connected_at = DateTime::parse_from_rfc3339(get_s(item, "connected_at")?)
+        .map_err(|_| corrupt("connected_at"))?
+        .with_timezone(&Utc);
+    Ok(Account {
+        id: AccountId::parse(get_s(item, "account_id")?).map_err(|_| corrupt("account_id"))?,
+        owner: UserId::parse(get_s(item, "owner")?).map_err(|_| corrupt("owner"))?,
+        profile: Profile {
+            display_name: get_s(item, "display_name")?.to_owned(),
+            avatar_url: opt_s(item, "avatar_url").map(str::to_owned),
+        },
+        status: AccountStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        scopes: Scopes::parse(get_s(item, "scopes")?).map_err(|_| corrupt("scopes"))?,
+        access_expires_at: get_time(item, "access_expires_at")?,
+        refresh_expires_at: get_time(item, "refresh_expires_at")?,
+        last_refreshed_at: opt_time(item, "last_refreshed_at")?,
+        last_error: opt_s(item, "last_error").map(str::to_owned),
+        connected_at,
+        token_version: get_n(item, "token_version")?
+            .try_into()
+            .map_err(|_| corrupt("token_version"))?,
+        sealed_tokens: match item.get("sealed_tokens") {
+            Some(AttributeValue::B(blob)) => Some(SealedTokens::from_bytes(blob.as_ref().to_vec())),
+            Some(_) => return Err(corrupt("sealed_tokens")),
+            None => None,
+        },
+    })
+}
+
+fn get_s<'a>(item: &'a Item, key: &str) -> Result<&'a str, StoreError> {
+    opt_s(item, key).ok_or_else(|| StoreError::Corrupt(format!("missing string {key}")))
+}
+
+fn opt_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn get_n(item: &Item, key: &str) -> Result<i64, StoreError> {
+    match item.get(key) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("bad number {key}"))),
+        _ => Err(StoreError::Corrupt(format!("missing number {key}"))),
+    }
+}
+
+fn get_time(item: &Item, key: &str) -> Result<DateTime<Utc>, StoreError> {
+    let secs = get_n(item, key)?;
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("bad time {key}")))
+}
+
+fn opt_time(item: &Item, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    if item.contains_key(key) {
+        get_time(item, key).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn account(status: AccountStatus) -> Account {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        Account {
+            id: AccountId::parse("open-1").unwrap(),
+            owner: UserId::parse("alice").unwrap(),
+            profile: Profile {
+                display_name: "Alice".into(),
+                avatar_url: Some("https://cdn.example/a.jpg".into()),
+            },
+            status,
+            scopes: Scopes::parse("user.info.basic,video.upload").unwrap(),
+            access_expires_at: now + Duration::hours(2),
+            refresh_expires_at: now + Duration::days(180),
+            last_refreshed_at: None,
+            last_error: Some("x".into()),
+            connected_at: now,
+            token_version: 3,
+            sealed_tokens: Some(SealedTokens::from_bytes(vec![1, 2, 3])),
+        }
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let a = account(AccountStatus::Active);
+        let back = account_from_item(&account_to_item(&a)).unwrap();
+        assert_eq!(back.view(), a.view());
+        assert_eq!(back.token_version, 3);
+        assert_eq!(back.sealed_tokens, a.sealed_tokens);
+    }
+
+    #[test]
+    fn only_active_accounts_with_tokens_are_in_the_due_index() {
+        let item = account_to_item(&account(AccountStatus::Active));
+        assert!(item.contains_key("due_shard") && item.contains_key("due_at"));
+        let item = account_to_item(&account(AccountStatus::ReauthRequired));
+        assert!(!item.contains_key("due_shard") && !item.contains_key("due_at"));
+        let mut gone = account(AccountStatus::Active);
+        gone.sealed_tokens = None;
+        assert!(!account_to_item(&gone).contains_key("due_at"));
+    }
+
+    #[test]
+    fn corrupt_items_are_reported_not_panicked() {
+        let mut item = account_to_item(&account(AccountStatus::Active));
+        item.insert("status".into(), s("weird"));
+        assert!(matches!(
+            account_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
+        item.remove("owner");
+        assert!(matches!(
+            account_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

@@ -1,0 +1,18 @@
+//! Creates the local stack's table, KMS key and bucket on the emulator at
+//! `AWS_ENDPOINT_URL`, from template.yaml's own definitions, and prints them
+//! as shell variables.
+
+use shared::config::Env;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let prefix = std::env::args().nth(1).unwrap_or_else(|| "local".into());
+    let sdk = shared::aws::load(&Env::from_process()).await;
+    let clients = flows::Clients::new(&sdk);
+    let p = flows::provision::provision(&clients, &prefix).await?;
+    println!("TABLE_NAME={}", p.table);
+    println!("TOKEN_KEY_ID={}", p.key_id);
+    println!("TOKEN_KEY_ALIAS={}", p.key_alias);
+    println!("UPLOAD_BUCKET={}", p.bucket);
+    Ok(())
+}

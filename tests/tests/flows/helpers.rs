@@ -1,0 +1,42 @@
+use aws_sdk_dynamodb::types::AttributeValue;
+use flows::TestApp;
+use shared::{
+    account::{Account, AccountId},
+    config::TableName,
+    store::Store,
+    tokens::KmsSealer,
+};
+
+pub fn store(app: &TestApp) -> Store {
+    let table = TableName::from_env(&app.env).expect("table");
+    Store::new(app.clients.dynamodb.clone(), &table)
+}
+
+pub fn sealer(app: &TestApp) -> KmsSealer {
+    KmsSealer::new(app.clients.kms.clone(), app.provisioned.key_id.clone())
+}
+
+pub async fn account(app: &TestApp, open_id: &str) -> Account {
+    store(app)
+        .get_account(&AccountId::parse(open_id).expect("id"))
+        .await
+        .expect("store")
+        .expect("account exists")
+}
+
+pub fn n(item: &std::collections::HashMap<String, AttributeValue>, key: &str) -> i64 {
+    item[key].as_n().expect("number").parse().expect("i64")
+}
+
+pub fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, key: &str) -> &'a str {
+    item[key].as_s().expect("string")
+}
+
+/// Items whose pk starts with `prefix`.
+pub async fn count_items(app: &TestApp, prefix: &str) -> usize {
+    app.all_items()
+        .await
+        .iter()
+        .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with(prefix)))
+        .count()
+}

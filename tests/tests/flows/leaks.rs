@@ -1,0 +1,67 @@
+use flows::{logs, spawn_app};
+use tiktok_sandbox::{Fault, FaultKind};
+
+/// Runs every flow of the connect capability with logs captured at TRACE
+/// (our code, the AWS SDK and the HTTP stack), then looks for every token,
+/// code and secret the sandbox ever issued or holds.
+#[tokio::test]
+async fn no_token_code_or_secret_reaches_the_logs() {
+    let logs = logs::capture();
+    let app = spawn_app().await;
+
+    let mut locations = Vec::new();
+    let mut states = Vec::new();
+    // Connect two accounts, reconnect one, replay a callback.
+    for open_id in ["tt-leak-1", "tt-leak-2", "tt-leak-1"] {
+        let authorize = app.authorize_url("alice").await;
+        states.push(flows::query_of(&authorize)["state"].clone());
+        let callback = app
+            .visit_tiktok(&authorize, &[("sandbox_user", open_id)])
+            .await;
+        let response = app.follow_callback(&callback).await;
+        locations.push(flows::location(&response).to_string());
+        let replay = app.follow_callback(&callback).await;
+        locations.push(flows::location(&replay).to_string());
+    }
+    // Another user tries a connected account; a denial; failures.
+    locations.push(flows::query_of(&app.authorize_url("bob").await)["state"].clone());
+    let refused = app.connect("bob", "tt-leak-1").await;
+    assert_eq!(refused["reason"], "account_connected_elsewhere");
+    let authorize = app.authorize_url("alice").await;
+    let denied = app
+        .visit_tiktok(&authorize, &[("sandbox_decision", "deny")])
+        .await;
+    app.follow_callback(&denied).await;
+    for path in ["/v2/oauth/token/", "/v2/user/info/"] {
+        app.sandbox.add_fault(Fault {
+            path_prefix: path.into(),
+            kind: FaultKind::Status(500),
+            count: 1,
+            rate: 0.0,
+        });
+        let failed = app.connect("alice", "tt-leak-3").await;
+        assert_eq!(failed["status"], "error");
+    }
+
+    let captured = logs.contents();
+    assert!(
+        captured.contains("account connected"),
+        "the capture must actually see the flows' logs"
+    );
+    let secrets = app.sandbox.secrets();
+    assert!(secrets.len() > 10, "the sandbox issued tokens and codes");
+    for secret in secrets.iter().chain(states.iter()) {
+        if let Some(line) = captured.lines().find(|l| l.contains(secret.as_str())) {
+            panic!(
+                "a secret reached the logs in this line (secret masked):\n{}",
+                line.replace(secret.as_str(), "<SECRET>")
+            );
+        }
+        for location in &locations {
+            assert!(
+                !location.contains(secret.as_str()),
+                "a secret reached a Location"
+            );
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Whole flows against the local emulator (moto) and the TikTok sandbox.
+
+mod helpers;
+mod leaks;
+mod oauth_callback;
+mod oauth_start;
+mod sealing;
+mod stack;

@@ -1,0 +1,392 @@
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use flows::{RETURN_URL, location, query_of, spawn_app, spawn_app_with};
+use futures::future::join_all;
+use sha2::{Digest, Sha256};
+use shared::account::AccountStatus;
+use tiktok_sandbox::{Fault, FaultKind};
+
+use crate::helpers::{account, count_items, n, s, sealer};
+
+const TOKEN_PATH: &str = "/v2/oauth/token/";
+
+#[tokio::test]
+async fn one_user_connects_two_accounts() {
+    let app = spawn_app().await;
+    let first = app.connect("alice", "tt-user-1").await;
+    let second = app.connect("alice", "tt-user-2").await;
+
+    assert_eq!(first["status"], "connected");
+    assert_eq!(first["account_id"], "tt-user-1");
+    assert_eq!(second["account_id"], "tt-user-2");
+    for open_id in ["tt-user-1", "tt-user-2"] {
+        let item = app.account_item(open_id).await.expect("written");
+        assert_eq!(s(&item, "owner"), "alice");
+        assert_eq!(s(&item, "status"), "active");
+        assert_eq!(n(&item, "token_version"), 1);
+        assert_eq!(
+            s(&item, "scopes"),
+            "user.info.basic,video.upload,video.publish"
+        );
+        // Expiries come from the sandbox's expires_in (7200 s, 180 days).
+        let now = Utc::now().timestamp();
+        assert!((n(&item, "access_expires_at") - (now + 7200)).abs() < 60);
+        assert!((n(&item, "refresh_expires_at") - (now + 15_552_000)).abs() < 60);
+        // In the due index, due well before the access token expires.
+        assert!(n(&item, "due_at") < n(&item, "access_expires_at"));
+        assert!(item.contains_key("due_shard"));
+        // Tokens are stored only as ciphertext.
+        let sealed = item["sealed_tokens"]
+            .as_b()
+            .expect("binary")
+            .as_ref()
+            .to_vec();
+        let raw = String::from_utf8_lossy(&sealed);
+        assert!(!raw.contains("act.") && !raw.contains("rft."));
+        for (k, v) in &item {
+            if let AttributeValue::S(text) = v {
+                assert!(
+                    !text.contains("act.") && !text.contains("rft."),
+                    "{k} holds a token"
+                );
+            }
+        }
+    }
+    // Each account's tokens open for it and are the ones TikTok issued.
+    let a = account(&app, "tt-user-1").await;
+    let tokens = sealer(&app)
+        .open(&a.id, a.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        app.sandbox
+            .secrets()
+            .contains(&tokens.refresh.expose().to_owned())
+    );
+    assert!(app.sandbox.has_live_grant("tt-user-1"));
+    // The states were consumed.
+    assert_eq!(count_items(&app, "STATE#").await, 0);
+}
+
+#[tokio::test]
+async fn a_reconnect_updates_the_account_in_place() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-user-1").await;
+    let before = account(&app, "tt-user-1").await;
+    let old = sealer(&app)
+        .open(&before.id, before.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+
+    // The account needed re-authorisation; the user connects it again.
+    app.clients
+        .dynamodb
+        .update_item()
+        .table_name(&app.provisioned.table)
+        .key("pk", AttributeValue::S("ACCOUNT#tt-user-1".into()))
+        .key("sk", AttributeValue::S("ACCOUNT".into()))
+        .update_expression("SET #s = :s, last_error = :e REMOVE due_at, due_shard")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", AttributeValue::S("reauth_required".into()))
+        .expression_attribute_values(":e", AttributeValue::S("invalid_grant".into()))
+        .send()
+        .await
+        .unwrap();
+    let landed = app.connect("alice", "tt-user-1").await;
+    assert_eq!(landed["status"], "connected");
+
+    let after = account(&app, "tt-user-1").await;
+    assert_eq!(after.token_version, before.token_version + 1);
+    assert_eq!(after.status, AccountStatus::Active);
+    assert_eq!(after.last_error, None);
+    assert_eq!(after.connected_at, before.connected_at);
+    let new = sealer(&app)
+        .open(&after.id, after.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_ne!(new.refresh.expose(), old.refresh.expose());
+    assert_eq!(count_items(&app, "ACCOUNT#").await, 1);
+    assert!(
+        app.account_item("tt-user-1")
+            .await
+            .unwrap()
+            .contains_key("due_at")
+    );
+}
+
+#[tokio::test]
+async fn another_user_cannot_take_a_connected_account_but_can_claim_a_disconnected_one() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-shared").await;
+    let original = account(&app, "tt-shared").await;
+
+    let refused = app.connect("bob", "tt-shared").await;
+    assert_eq!(refused["status"], "error");
+    assert_eq!(refused["reason"], "account_connected_elsewhere");
+    let unchanged = account(&app, "tt-shared").await;
+    assert_eq!(unchanged.owner.as_ref(), "alice");
+    assert_eq!(unchanged.token_version, original.token_version);
+    assert_eq!(unchanged.sealed_tokens, original.sealed_tokens);
+    // Alice's connection still works at TikTok: nothing was revoked.
+    let tokens = sealer(&app)
+        .open(&unchanged.id, unchanged.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        app.sandbox
+            .secrets()
+            .contains(&tokens.access.expose().to_owned())
+    );
+    assert!(app.sandbox.has_live_grant("tt-shared"));
+
+    // Once alice has disconnected it, bob may connect it.
+    app.clients
+        .dynamodb
+        .update_item()
+        .table_name(&app.provisioned.table)
+        .key("pk", AttributeValue::S("ACCOUNT#tt-shared".into()))
+        .key("sk", AttributeValue::S("ACCOUNT".into()))
+        .update_expression("SET #s = :s REMOVE sealed_tokens, due_at, due_shard")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", AttributeValue::S("disconnected".into()))
+        .send()
+        .await
+        .unwrap();
+    let claimed = app.connect("bob", "tt-shared").await;
+    assert_eq!(claimed["status"], "connected");
+    let now_bobs = account(&app, "tt-shared").await;
+    assert_eq!(now_bobs.owner.as_ref(), "bob");
+    assert_eq!(now_bobs.status, AccountStatus::Active);
+    assert_eq!(now_bobs.token_version, original.token_version + 1);
+}
+
+#[tokio::test]
+async fn a_forged_state_is_refused_before_the_code_is_used() {
+    let app = spawn_app().await;
+    let authorize = app.authorize_url("alice").await;
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_user", "tt-victim")])
+        .await;
+    let mut query: Vec<(String, String)> = callback
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "state")
+        .collect();
+    query.push((
+        "state".into(),
+        "forged-state-value-aaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+    ));
+
+    let response = app.callback_with(&query).await;
+    assert_eq!(response.status(), 302);
+    let landed = location(&response);
+    assert!(landed.as_str().starts_with(RETURN_URL));
+    assert_eq!(query_of(&landed)["reason"], "invalid_state");
+    assert_eq!(
+        app.sandbox.calls(TOKEN_PATH),
+        0,
+        "a forged state must not reach TikTok"
+    );
+    assert_eq!(count_items(&app, "ACCOUNT#").await, 0);
+
+    // No state at all is refused the same way.
+    let none: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "state").collect();
+    let response = app.callback_with(&none).await;
+    assert_eq!(query_of(&location(&response))["reason"], "invalid_state");
+}
+
+#[tokio::test]
+async fn a_replayed_state_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let authorize = app.authorize_url("alice").await;
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
+        .await;
+    let first = app.follow_callback(&callback).await;
+    assert_eq!(query_of(&location(&first))["status"], "connected");
+    let before = account(&app, "tt-user-1").await;
+
+    let replay = app.follow_callback(&callback).await;
+    assert_eq!(query_of(&location(&replay))["reason"], "invalid_state");
+    let after = account(&app, "tt-user-1").await;
+    assert_eq!(after.token_version, before.token_version);
+    assert_eq!(after.sealed_tokens, before.sealed_tokens);
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 1);
+}
+
+#[tokio::test]
+async fn the_same_callback_delivered_many_times_at_once_connects_exactly_once() {
+    let app = spawn_app().await;
+    let authorize = app.authorize_url("alice").await;
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
+        .await;
+    let outcomes = join_all((0..16).map(|_| app.follow_callback(&callback))).await;
+    let reasons: Vec<String> = outcomes
+        .iter()
+        .map(|r| {
+            let q = query_of(&location(r));
+            q.get("reason")
+                .cloned()
+                .unwrap_or_else(|| q["status"].clone())
+        })
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "connected").count(),
+        1,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "invalid_state").count(),
+        15,
+        "{reasons:?}"
+    );
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 1);
+    assert_eq!(account(&app, "tt-user-1").await.token_version, 1);
+}
+
+#[tokio::test]
+async fn concurrent_connects_of_one_account_by_its_owner_all_land_by_compare_and_swap() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-user-1").await;
+    let mut callbacks = Vec::new();
+    for _ in 0..6 {
+        let authorize = app.authorize_url("alice").await;
+        callbacks.push(
+            app.visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
+                .await,
+        );
+    }
+    let outcomes = join_all(callbacks.iter().map(|c| app.follow_callback(c))).await;
+    let connected = outcomes
+        .iter()
+        .filter(|r| query_of(&location(r))["status"] == "connected")
+        .count();
+    let retry = outcomes
+        .iter()
+        .filter(|r| query_of(&location(r)).get("reason").map(String::as_str) == Some("try_again"))
+        .count();
+    assert_eq!(connected + retry, 6);
+    // Every success bumped the version exactly once: no lost update.
+    assert_eq!(
+        account(&app, "tt-user-1").await.token_version,
+        1 + connected as u64
+    );
+}
+
+#[tokio::test]
+async fn an_expired_state_is_refused_even_before_ttl_deletes_it() {
+    let app = spawn_app().await;
+    let authorize = app.authorize_url("alice").await;
+    let state = query_of(&authorize)["state"].clone();
+    // DynamoDB's TTL deletion lags: the item is still there, but expired.
+    app.clients
+        .dynamodb
+        .update_item()
+        .table_name(&app.provisioned.table)
+        .key(
+            "pk",
+            AttributeValue::S(format!(
+                "STATE#{}",
+                hex::encode(Sha256::digest(state.as_bytes()))
+            )),
+        )
+        .key("sk", AttributeValue::S("STATE".into()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(
+            ":past",
+            AttributeValue::N((Utc::now().timestamp() - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
+        .await;
+    let response = app.follow_callback(&callback).await;
+    assert_eq!(query_of(&location(&response))["reason"], "state_expired");
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 0);
+    assert_eq!(count_items(&app, "ACCOUNT#").await, 0);
+    assert_eq!(
+        count_items(&app, "STATE#").await,
+        0,
+        "an expired state is still consumed"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_is_reported_and_writes_nothing() {
+    let app = spawn_app().await;
+    let authorize = app.authorize_url("alice").await;
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_decision", "deny")])
+        .await;
+    assert_eq!(query_of(&callback)["error"], "access_denied");
+    let response = app.follow_callback(&callback).await;
+    let landed = query_of(&location(&response));
+    assert_eq!(landed["status"], "error");
+    assert_eq!(landed["reason"], "access_denied");
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 0);
+    assert!(
+        app.all_items().await.is_empty(),
+        "no account, and the state is consumed"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_token_exchange_leaves_no_partial_account() {
+    let app = spawn_app_with(|env| env.set("TIKTOK_TIMEOUT_SECONDS", "1")).await;
+    for kind in [
+        FaultKind::Status(500),
+        FaultKind::Status(503),
+        FaultKind::RateLimited,
+        FaultKind::Malformed,
+        FaultKind::Timeout,
+    ] {
+        app.sandbox.clear_faults();
+        app.sandbox.add_fault(Fault {
+            path_prefix: TOKEN_PATH.into(),
+            kind,
+            count: 1,
+            rate: 0.0,
+        });
+        let landed = app.connect("alice", "tt-user-1").await;
+        assert_eq!(landed["reason"], "token_exchange_failed", "{kind:?}");
+        assert!(app.all_items().await.is_empty(), "{kind:?} left an item");
+    }
+}
+
+#[tokio::test]
+async fn a_code_tiktok_refuses_leaves_no_partial_account() {
+    let app = spawn_app().await;
+    let authorize = app.authorize_url("alice").await;
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
+        .await;
+    let mut query: Vec<(String, String)> = callback.query_pairs().into_owned().collect();
+    for (k, v) in query.iter_mut() {
+        if k == "code" {
+            *v = "a-code-tiktok-never-issued".into();
+        }
+    }
+    let response = app.callback_with(&query).await;
+    assert_eq!(
+        query_of(&location(&response))["reason"],
+        "token_exchange_failed"
+    );
+    assert!(app.all_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_profile_fetch_leaves_no_partial_account() {
+    let app = spawn_app().await;
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/v2/user/info/".into(),
+        kind: FaultKind::Status(500),
+        count: 1,
+        rate: 0.0,
+    });
+    let landed = app.connect("alice", "tt-user-1").await;
+    assert_eq!(landed["reason"], "profile_fetch_failed");
+    assert!(app.all_items().await.is_empty());
+}

@@ -1,0 +1,98 @@
+//! The local stack is built from template.yaml, and the sample events drive
+//! the functions.
+
+use std::path::Path;
+
+use flows::{body_text, events, spawn_app};
+
+#[tokio::test]
+async fn the_provisioned_table_has_the_templates_keys_indexes_and_ttl() {
+    let app = spawn_app().await;
+    let table = app
+        .clients
+        .dynamodb
+        .describe_table()
+        .table_name(&app.provisioned.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let mut indexes: Vec<String> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_owned))
+        .collect();
+    indexes.sort();
+    assert_eq!(indexes, ["by_owner", "due"]);
+    let keys: Vec<&str> = table
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name())
+        .collect();
+    assert_eq!(keys, ["pk", "sk"]);
+    let ttl = app
+        .clients
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&app.provisioned.table)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    let rotation = app
+        .clients
+        .kms
+        .get_key_rotation_status()
+        .key_id(&app.provisioned.key_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(rotation.key_rotation_enabled());
+    let block = app
+        .clients
+        .s3
+        .get_public_access_block()
+        .bucket(&app.provisioned.bucket)
+        .send()
+        .await
+        .unwrap()
+        .public_access_block_configuration
+        .unwrap();
+    assert_eq!(block.block_public_acls(), Some(true));
+    assert_eq!(block.restrict_public_buckets(), Some(true));
+}
+
+fn sample_event(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../infra/events")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_sample_events_drive_the_functions() {
+    let app = spawn_app().await;
+    let start = oauth_start::handle(
+        &app.start,
+        events::request(&sample_event("oauth-start.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(start.status(), 200, "{}", body_text(&start));
+
+    // The callback sample carries a state nobody issued: refused, safely.
+    let callback = oauth_callback::handle(
+        &app.callback,
+        events::request(&sample_event("oauth-callback.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(callback.status(), 302);
+    assert_eq!(
+        flows::query_of(&flows::location(&callback))["reason"],
+        "invalid_state"
+    );
+}
