@@ -6,3 +6,4 @@ mod oauth_callback;
 mod oauth_start;
 mod sealing;
 mod stack;
+mod tiktok_client;

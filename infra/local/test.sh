@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy, cfn-lint on template.yaml,
+# then unit and integration tests (against moto server and the TikTok
+# sandbox, which the tests start themselves). Starts moto if it is not
+# already running, and stops it again if it started it.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+
+"$root/infra/local/setup.sh"
+
+echo "==> rustfmt"
+cargo fmt --all -- --check
+echo "==> clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cfn-lint"
+cfn-lint template.yaml
+
+started="$(start_moto)"
+cleanup() { if [ "$started" = started ]; then stop "$state_dir/moto.pid"; fi; }
+trap cleanup EXIT
+
+echo "==> tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi

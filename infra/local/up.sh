@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Brings up the whole local stack from a fresh clone:
+#   moto server (DynamoDB, KMS, S3) with the table, key and bucket created
+#   from template.yaml; the TikTok sandbox; the functions under
+#   `cargo lambda watch`. Then prints how to connect an account.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+
+"$root/infra/local/setup.sh"
+"$root/infra/local/down.sh" >/dev/null 2>&1 || true
+
+echo "==> building the workspace"
+cargo build --workspace --bins --quiet
+
+echo "==> moto server on :$MOTO_PORT"
+start_moto >/dev/null
+curl -s -X POST "http://127.0.0.1:$MOTO_PORT/moto-api/reset" >/dev/null
+"$root/target/debug/provision" local > "$state_dir/resources.env"
+# shellcheck disable=SC1091
+source "$state_dir/resources.env"
+echo "    table $TABLE_NAME, key $TOKEN_KEY_ALIAS, bucket $UPLOAD_BUCKET (from template.yaml)"
+
+redirect_uri="http://127.0.0.1:$LAMBDA_PORT/lambda-url/oauth-callback/"
+echo "==> TikTok sandbox on :$SANDBOX_PORT"
+SANDBOX_ADDR="127.0.0.1:$SANDBOX_PORT" \
+SANDBOX_CLIENT_KEY=local_client_key \
+SANDBOX_CLIENT_SECRET=local_client_secret \
+SANDBOX_REDIRECT_URIS="$redirect_uri" \
+  nohup "$root/target/debug/tiktok-sandbox" > "$state_dir/sandbox.log" 2>&1 &
+echo $! > "$state_dir/sandbox.pid"
+wait_for "http://127.0.0.1:$SANDBOX_PORT/sandbox/calls" "the TikTok sandbox"
+
+cat > "$state_dir/functions.env" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+TABLE_NAME=$TABLE_NAME
+TOKEN_KEY_ID=$TOKEN_KEY_ALIAS
+UPLOAD_BUCKET=$UPLOAD_BUCKET
+TIKTOK_CLIENT_KEY=local_client_key
+TIKTOK_CLIENT_SECRET=local_client_secret
+TIKTOK_AUTH_URL=http://127.0.0.1:$SANDBOX_PORT/v2/auth/authorize/
+TIKTOK_API_BASE_URL=http://127.0.0.1:$SANDBOX_PORT
+OAUTH_REDIRECT_URI=$redirect_uri
+APP_RETURN_URL=http://127.0.0.1:$LAMBDA_PORT/connected
+RUST_LOG=info
+ENV
+
+echo "==> functions under cargo lambda watch on :$LAMBDA_PORT"
+nohup cargo lambda watch --invoke-port "$LAMBDA_PORT" --env-file "$state_dir/functions.env" \
+  > "$state_dir/watch.log" 2>&1 &
+echo $! > "$state_dir/watch.pid"
+wait_for_port "$LAMBDA_PORT" "cargo lambda watch"
+
+cat <<MSG
+
+The local stack is up. Connect a TikTok account (the whole OAuth dance,
+through the functions, against the sandbox):
+
+    infra/local/connect.sh [user] [tiktok_open_id]
+
+Or step by step:
+    cargo lambda invoke oauth-start --data-file infra/events/oauth-start.json
+    curl -si '<authorize_url>&sandbox_user=tt-1'          # TikTok approves: 302 to the callback
+    curl -si '<the Location above>'                        # oauth-callback: 302 to the app
+
+Logs are in .local/*.log; stop everything with infra/local/down.sh.
+MSG
