@@ -201,6 +201,18 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 impl Account {
+    /// When the sweep should next refresh this account, or `None` when the
+    /// sweep should leave it alone (not active, or no tokens). Never later
+    /// than the refresh token's own expiry, so an account whose refresh
+    /// token dies is seen (and flagged) then.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        if self.status != AccountStatus::Active || self.sealed_tokens.is_none() {
+            return None;
+        }
+        let issued = self.last_refreshed_at.unwrap_or(self.connected_at);
+        Some(due_at(issued, self.access_expires_at).min(self.refresh_expires_at))
+    }
+
     pub fn view(&self) -> AccountView {
         AccountView {
             account_id: self.id.to_string(),

@@ -1,12 +1,13 @@
 //! The AWS SDK configuration, loaded once at cold start.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 
 use crate::config::Env;
 
 /// Loads the SDK configuration the standard way, taking `AWS_ENDPOINT_URL`,
-/// `AWS_REGION` and static credentials from `env` when it has them, so a test
+/// `AWS_REGION`, `AWS_MAX_ATTEMPTS` and static credentials from `env` when it
+/// has them, so a test
 /// can point one app at its own emulator without touching the process
 /// environment.
 pub async fn load(env: &Env) -> SdkConfig {
@@ -24,6 +25,12 @@ pub async fn load(env: &Env) -> SdkConfig {
         let session = env.get("AWS_SESSION_TOKEN").map(str::to_owned);
         loader =
             loader.credentials_provider(Credentials::new(id, secret, session, None, "environment"));
+    }
+    if let Some(attempts) = env
+        .get("AWS_MAX_ATTEMPTS")
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
     }
     loader.load().await
 }

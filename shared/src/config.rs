@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
-use crate::{account::Scopes, tokens::ClientSecret};
+use crate::{account::Scopes, refresh::RefreshSettings, tokens::ClientSecret};
 
 /// A snapshot of environment variables. Tests build one from pairs instead of
 /// touching the process environment.
@@ -66,20 +66,30 @@ impl Env {
         default: u64,
         range: (u64, u64),
     ) -> Result<Duration, ConfigError> {
+        self.number(name, default, range).map(Duration::from_secs)
+    }
+
+    /// A whole number within `range` (inclusive), or `default` when unset.
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: (u64, u64),
+    ) -> Result<u64, ConfigError> {
         let Some(raw) = self.get(name) else {
-            return Ok(Duration::from_secs(default));
+            return Ok(default);
         };
         let value: u64 = raw.trim().parse().map_err(|_| ConfigError::Malformed {
             name,
-            reason: "expected a whole number of seconds".into(),
+            reason: "expected a whole number".into(),
         })?;
         if value < range.0 || value > range.1 {
             return Err(ConfigError::Malformed {
                 name,
-                reason: format!("expected {} to {} seconds", range.0, range.1),
+                reason: format!("expected {} to {}", range.0, range.1),
             });
         }
-        Ok(Duration::from_secs(value))
+        Ok(value)
     }
 }
 
@@ -269,6 +279,67 @@ impl OAuthCallbackConfig {
     }
 }
 
+/// token-refresh's configuration.
+#[derive(Clone, Debug)]
+pub struct RefreshConfig {
+    pub table: TableName,
+    pub token_key_id: String,
+    pub tiktok: TikTokSettings,
+    pub refresh: RefreshSettings,
+}
+
+impl RefreshConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let table = TableName::from_env(env)?;
+        let token_key_id = env.required("TOKEN_KEY_ID")?.trim().to_owned();
+        let tiktok = TikTokSettings::from_env(env)?;
+        let defaults = RefreshSettings::default();
+        let refresh = RefreshSettings {
+            concurrency: env.number("REFRESH_CONCURRENCY", defaults.concurrency as u64, (1, 256))?
+                as usize,
+            lease: env.seconds("REFRESH_LEASE_SECONDS", defaults.lease.as_secs(), (60, 900))?,
+            tiktok_attempts: env.number(
+                "REFRESH_ATTEMPTS",
+                u64::from(defaults.tiktok_attempts),
+                (1, 5),
+            )? as u32,
+            backoff: Duration::from_millis(env.number(
+                "REFRESH_BACKOFF_MS",
+                defaults.backoff.as_millis() as u64,
+                (1, 10_000),
+            )?),
+            reauth_lead: Duration::from_secs(
+                86_400
+                    * env.number(
+                        "REAUTH_LEAD_DAYS",
+                        defaults.reauth_lead.as_secs() / 86_400,
+                        (0, 365),
+                    )?,
+            ),
+            ..defaults
+        };
+        // The lease must outlive the worst-case refresh: every TikTok attempt
+        // timing out after the longest backoff, plus a minute for the rest.
+        let worst = (tiktok.timeout + Duration::from_secs(10)) * refresh.tiktok_attempts
+            + Duration::from_secs(60);
+        if refresh.lease < worst {
+            return Err(ConfigError::Malformed {
+                name: "REFRESH_LEASE_SECONDS",
+                reason: format!(
+                    "must outlive the worst-case refresh ({} s with these timeouts and attempts)",
+                    worst.as_secs()
+                ),
+            });
+        }
+        Ok(Self {
+            table,
+            token_key_id,
+            tiktok,
+            refresh,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +395,37 @@ mod tests {
         env.remove("TIKTOK_CLIENT_SECRET");
         env.remove("APP_RETURN_URL");
         assert!(OAuthStartConfig::from_env(&env).is_ok());
+    }
+
+    #[test]
+    fn refresh_tunables_have_defaults_and_bounds() {
+        let config = RefreshConfig::from_env(&full()).unwrap();
+        assert_eq!(config.refresh.concurrency, 32);
+        assert_eq!(config.refresh.lease, Duration::from_secs(300));
+        let mut env = full();
+        env.set("REFRESH_CONCURRENCY", "0");
+        assert!(matches!(
+            RefreshConfig::from_env(&env),
+            Err(ConfigError::Malformed {
+                name: "REFRESH_CONCURRENCY",
+                ..
+            })
+        ));
+        // A lease shorter than the worst-case refresh is refused.
+        let mut env = full();
+        env.set("TIKTOK_TIMEOUT_SECONDS", "60");
+        env.set("REFRESH_ATTEMPTS", "5");
+        let err = RefreshConfig::from_env(&env).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Malformed {
+                    name: "REFRESH_LEASE_SECONDS",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod oauth;
+pub mod refresh;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

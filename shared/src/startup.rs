@@ -4,8 +4,9 @@
 
 use crate::{
     aws,
-    config::{ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig},
+    config::{ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig},
     oauth::{OAuthCallback, OAuthStart},
+    refresh::Refresher,
     store::Store,
     tiktok::{TikTokClient, http_client},
     tokens::KmsSealer,
@@ -40,6 +41,16 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
         config.redirect_uri,
         config.return_url,
     ))
+}
+
+pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
+    let config = RefreshConfig::from_env(env)?;
+    let http = http_client(&config.tiktok)?;
+    let sdk = aws::load(env).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id);
+    let tiktok = TikTokClient::new(http, &config.tiktok);
+    Ok(Refresher::new(store, sealer, tiktok, config.refresh))
 }
 
 /// Stops a function at init with one line on stderr naming what is wrong.

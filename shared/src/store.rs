@@ -12,15 +12,14 @@
 use std::{collections::HashMap, fmt};
 
 use aws_sdk_dynamodb::{
+    error::{ProvideErrorMetadata, SdkError},
     primitives::Blob,
     types::{AttributeValue, ReturnValue},
 };
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
-    account::{
-        Account, AccountId, AccountStatus, Profile, Scopes, UserId, due_at, due_shard, rfc3339,
-    },
+    account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId, due_shard, rfc3339},
     config::TableName,
     tokens::{OAuthState, SealedTokens},
 };
@@ -37,6 +36,10 @@ pub enum StoreError {
     VersionConflict,
     #[error("no such item")]
     NotFound,
+    /// The account cannot be leased now: another holder's lease is live, it
+    /// is not due, or it is not an active account with tokens.
+    #[error("the account is not available for a lease")]
+    NotLeasable,
     #[error("a stored item is corrupt: {0}")]
     Corrupt(String),
     #[error("DynamoDB is unavailable")]
@@ -54,6 +57,25 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     move |e| StoreError::Unavailable(anyhow::Error::new(e).context(operation))
+}
+
+/// Maps a failed write: a failed condition becomes `on_failed_condition`,
+/// anything else `Unavailable` with the operation as context.
+fn on_condition<E, R>(
+    on_failed_condition: StoreError,
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        if e.code() == Some("ConditionalCheckFailedException") {
+            on_failed_condition
+        } else {
+            unavailable(operation)(e)
+        }
+    }
 }
 
 /// A started OAuth flow, waiting for its callback.
@@ -127,15 +149,10 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::AlreadyExists
-                } else {
-                    unavailable("DynamoDB PutItem (state)")(e)
-                }
-            })?;
+            .map_err(on_condition(
+                StoreError::AlreadyExists,
+                "DynamoDB PutItem (state)",
+            ))?;
         Ok(())
     }
 
@@ -152,15 +169,10 @@ impl Store {
             .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
-                    StoreError::NotFound
-                } else {
-                    unavailable("DynamoDB DeleteItem (state)")(e)
-                }
-            })?;
+            .map_err(on_condition(
+                StoreError::NotFound,
+                "DynamoDB DeleteItem (state)",
+            ))?;
         let item = output.attributes.ok_or(StoreError::NotFound)?;
         Ok(StateRecord {
             user: UserId::parse(get_s(&item, "user")?)
@@ -206,19 +218,159 @@ impl Store {
                 .condition_expression("token_version = :expected")
                 .expression_attribute_values(":expected", n(version as i64)),
         };
-        request.send().await.map_err(|e| {
-            if e.as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception())
-            {
-                if expected_version.is_none() {
-                    StoreError::AlreadyExists
-                } else {
-                    StoreError::VersionConflict
-                }
-            } else {
-                unavailable("DynamoDB PutItem (account)")(e)
-            }
-        })?;
+        let conflict = match expected_version {
+            None => StoreError::AlreadyExists,
+            Some(_) => StoreError::VersionConflict,
+        };
+        request
+            .send()
+            .await
+            .map_err(on_condition(conflict, "DynamoDB PutItem (account)"))?;
+        Ok(())
+    }
+}
+
+/// A page of due account ids from the sparse `due` index, and where the
+/// next page starts.
+pub struct DuePage {
+    pub ids: Vec<AccountId>,
+    pub next: Option<Item>,
+}
+
+impl Store {
+    /// One page of the accounts in `shard` whose `due_at` has passed: a Query
+    /// on the sparse `due` index, never a Scan.
+    #[tracing::instrument(name = "store.due_page", skip_all, fields(shard))]
+    pub async fn due_page(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        page_size: i32,
+        start: Option<Item>,
+    ) -> Result<DuePage, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("due")
+            .key_condition_expression("due_shard = :shard AND due_at <= :now")
+            .expression_attribute_values(":shard", s(shard.to_string()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .limit(page_size)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (due)"))?;
+        let ids = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                get_s(item, "pk").and_then(|pk| {
+                    pk.strip_prefix("ACCOUNT#")
+                        .and_then(|id| AccountId::parse(id).ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("due index key {pk}")))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DuePage {
+            ids,
+            next: output.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// Takes the refresh lease on an active account with tokens, by
+    /// conditional write, and returns the account as it now stands (so no
+    /// second read is needed). With `due_by: Some(now)` the account must also
+    /// still be due: a sweep that read a stale index entry finds it already
+    /// refreshed and backs off. `NotLeasable` when any condition fails.
+    #[tracing::instrument(name = "store.acquire_lease", skip_all, fields(account_id = %id))]
+    pub async fn acquire_lease(
+        &self,
+        id: &AccountId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        due_by: Option<DateTime<Utc>>,
+    ) -> Result<Account, StoreError> {
+        let mut condition = "attribute_exists(pk) AND #status = :active \
+            AND attribute_exists(sealed_tokens) \
+            AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            .to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .return_values(ReturnValue::AllNew);
+        if let Some(due_by) = due_by {
+            condition.push_str(" AND due_at <= :due_by");
+            request = request.expression_attribute_values(":due_by", n(due_by.timestamp()));
+        }
+        let output = request
+            .condition_expression(condition)
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (lease)",
+            ))?;
+        let item = output
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("lease returned no item".into()))?;
+        account_from_item(&item)
+    }
+
+    /// Records a failed refresh and releases our lease; the account stays
+    /// active and due, so the next sweep tries again.
+    #[tracing::instrument(name = "store.record_failure", skip_all, fields(account_id = %id))]
+    pub async fn record_failure(
+        &self,
+        id: &AccountId,
+        owner: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .update_expression(
+                "SET last_error = :error, failure_count = if_not_exists(failure_count, :zero) + :one \
+                 REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":error", s(error))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(on_condition(StoreError::NotLeasable, "DynamoDB UpdateItem (failure)"))?;
+        Ok(())
+    }
+
+    /// Releases our lease without changing anything else.
+    #[tracing::instrument(name = "store.release_lease", skip_all, fields(account_id = %id))]
+    pub async fn release_lease(&self, id: &AccountId, owner: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (release)",
+            ))?;
         Ok(())
     }
 }
@@ -257,13 +409,9 @@ pub fn account_to_item(a: &Account) -> Item {
             AttributeValue::B(Blob::new(sealed.as_bytes())),
         );
     }
-    if a.status == AccountStatus::Active && a.sealed_tokens.is_some() {
-        let issued = a.last_refreshed_at.unwrap_or(a.connected_at);
+    if let Some(due) = a.due_at() {
         item.insert("due_shard".into(), s(due_shard(&a.id).to_string()));
-        item.insert(
-            "due_at".into(),
-            n(due_at(issued, a.access_expires_at).timestamp()),
-        );
+        item.insert("due_at".into(), n(due.timestamp()));
     }
     item
 }

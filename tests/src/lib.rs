@@ -2,6 +2,7 @@
 //! bucket and TikTok sandbox on the local emulator, and builds the functions
 //! through the same `shared::startup` as their `main.rs`.
 
+pub mod aws_proxy;
 pub mod events;
 pub mod logs;
 pub mod provision;
@@ -10,10 +11,16 @@ pub mod template;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Duration, Utc};
+use futures::{StreamExt, stream};
 use lambda_http::{Body, Response};
 use shared::{
-    config::Env,
+    account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
+    config::{Env, TableName},
     oauth::{OAuthCallback, OAuthStart},
+    refresh::Refresher,
+    store::Store,
+    tokens::{AccessToken, KmsSealer, RefreshToken, TokenSet},
 };
 use tiktok_sandbox::{RunningSandbox, SandboxConfig};
 use url::Url;
@@ -28,10 +35,16 @@ pub fn aws_endpoint() -> String {
 pub const REDIRECT_URI: &str = "https://api.example.test/oauth/tiktok/callback";
 pub const RETURN_URL: &str = "https://app.example.test/accounts";
 
-/// The environment a function would see, pointed at the emulator and sandbox.
-pub fn base_env(p: &Provisioned, sandbox: &RunningSandbox, sandbox_config: &SandboxConfig) -> Env {
+/// The environment a function would see, pointed at the emulator (through
+/// `aws_url`, the fault proxy) and the sandbox.
+pub fn base_env(
+    aws_url: &str,
+    p: &Provisioned,
+    sandbox: &RunningSandbox,
+    sandbox_config: &SandboxConfig,
+) -> Env {
     Env::from_pairs([
-        ("AWS_ENDPOINT_URL", aws_endpoint()),
+        ("AWS_ENDPOINT_URL", aws_url.to_owned()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
@@ -45,6 +58,7 @@ pub fn base_env(p: &Provisioned, sandbox: &RunningSandbox, sandbox_config: &Sand
         ("TIKTOK_TIMEOUT_SECONDS", "2".into()),
         ("OAUTH_REDIRECT_URI", REDIRECT_URI.into()),
         ("APP_RETURN_URL", RETURN_URL.into()),
+        ("REFRESH_BACKOFF_MS", "10".into()),
     ])
 }
 
@@ -53,8 +67,11 @@ pub struct TestApp {
     pub provisioned: Provisioned,
     pub clients: Clients,
     pub sandbox: RunningSandbox,
+    /// Between the functions and the emulator: counts calls, injects faults.
+    pub aws: aws_proxy::AwsProxy,
     pub start: OAuthStart,
     pub callback: OAuthCallback,
+    pub refresher: Refresher,
     browser: reqwest::Client,
 }
 
@@ -85,7 +102,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         tiktok_sandbox::spawn(sandbox_config.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("sandbox starts");
-    let mut env = base_env(&provisioned, &sandbox, &sandbox_config);
+    let aws = aws_proxy::AwsProxy::spawn(aws_endpoint())
+        .await
+        .expect("proxy starts");
+    let mut env = base_env(&aws.url, &provisioned, &sandbox, &sandbox_config);
     customize(&mut env);
     let start = shared::startup::oauth_start(&env)
         .await
@@ -93,6 +113,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let callback = shared::startup::oauth_callback(&env)
         .await
         .expect("oauth-callback builds");
+    let refresher = shared::startup::token_refresh(&env)
+        .await
+        .expect("token-refresh builds");
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -102,8 +125,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         provisioned,
         clients,
         sandbox,
+        aws,
         start,
         callback,
+        refresher,
         browser,
     }
 }
@@ -132,6 +157,82 @@ pub fn query_of(url: &Url) -> HashMap<String, String> {
 }
 
 impl TestApp {
+    /// The account store, straight to the emulator (not through the proxy).
+    pub fn store(&self) -> Store {
+        Store::new(
+            self.clients.dynamodb.clone(),
+            &TableName::from_env(&self.env).expect("table"),
+        )
+    }
+
+    pub fn sealer(&self) -> KmsSealer {
+        KmsSealer::new(self.clients.kms.clone(), self.provisioned.key_id.clone())
+    }
+
+    /// Another token-refresh instance (another Lambda), same configuration
+    /// with `customize` applied.
+    pub async fn refresher_with(&self, customize: impl FnOnce(&mut Env)) -> Refresher {
+        let mut env = self.env.clone();
+        customize(&mut env);
+        shared::startup::token_refresh(&env)
+            .await
+            .expect("token-refresh builds")
+    }
+
+    /// Creates `count` connected accounts `{prefix}-{i}` owned by `owner`,
+    /// whose tokens the sandbox issued, all due now. Returns their ids.
+    pub async fn seed_due_accounts(
+        &self,
+        prefix: &str,
+        count: usize,
+        owner: &str,
+    ) -> Vec<AccountId> {
+        let store = self.store();
+        let sealer = self.sealer();
+        let now = Utc::now();
+        let ids: Vec<AccountId> = (0..count)
+            .map(|i| AccountId::parse(format!("{prefix}-{i}")).expect("id"))
+            .collect();
+        stream::iter(ids.clone())
+            .for_each_concurrent(16, |id| {
+                let (store, sealer) = (&store, &sealer);
+                async move {
+                    let (access, refresh) = self
+                        .sandbox
+                        .issue_grant(id.as_ref(), "user.info.basic,video.upload");
+                    let tokens = TokenSet {
+                        access: AccessToken::parse(access).expect("token"),
+                        refresh: RefreshToken::parse(refresh).expect("token"),
+                    };
+                    let sealed = sealer.seal(&id, &tokens).await.expect("seal");
+                    let account = Account {
+                        id: id.clone(),
+                        owner: UserId::parse(owner).expect("user"),
+                        profile: Profile {
+                            display_name: format!("Seeded {id}"),
+                            avatar_url: None,
+                        },
+                        status: AccountStatus::Active,
+                        scopes: Scopes::parse("user.info.basic,video.upload").expect("scopes"),
+                        // Issued an hour ago, expiring in ten minutes: due.
+                        access_expires_at: now + Duration::minutes(10),
+                        refresh_expires_at: now + Duration::days(100),
+                        last_refreshed_at: None,
+                        last_error: None,
+                        connected_at: now - Duration::hours(1),
+                        token_version: 1,
+                        sealed_tokens: Some(sealed),
+                    };
+                    store
+                        .put_account(&account, None)
+                        .await
+                        .expect("seed account");
+                }
+            })
+            .await;
+        ids
+    }
+
     /// `GET /oauth/tiktok/start` as `user`.
     pub async fn start_oauth(&self, user: Option<&str>) -> Response<Body> {
         let event = events::http_event("GET", "/oauth/tiktok/start", &[], user);

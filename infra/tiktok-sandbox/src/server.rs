@@ -77,6 +77,51 @@ impl RunningSandbox {
         secrets
     }
 
+    /// Issues a fresh grant for `open_id` directly, as if the user had just
+    /// authorised `scopes`: returns (access token, refresh token).
+    pub fn issue_grant(&self, open_id: &str, scopes: &str) -> (String, String) {
+        let mut state = self.shared.state();
+        state.user(Some(open_id));
+        state.issue(&self.shared.config, open_id, scopes)
+    }
+
+    /// How often `token` was presented to the token, revoke or user-info
+    /// endpoints.
+    pub fn token_calls(&self, token: &str) -> u64 {
+        self.shared
+            .state()
+            .token_calls
+            .get(token)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Successful refreshes of `open_id`'s tokens.
+    pub fn rotations(&self, open_id: &str) -> u64 {
+        self.shared
+            .state()
+            .rotations
+            .get(open_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// All `invalid_grant` answers given so far.
+    pub fn invalid_grants(&self) -> u64 {
+        self.shared.state().invalid_grants.values().sum()
+    }
+
+    /// The refresh token that currently works for `open_id`, if any.
+    pub fn current_refresh_token(&self, open_id: &str) -> Option<String> {
+        let t = now();
+        self.shared
+            .state()
+            .refresh
+            .iter()
+            .find(|(_, g)| g.open_id == open_id && g.current && g.expires_at > t)
+            .map(|(token, _)| token.clone())
+    }
+
     /// Whether `open_id` still has a live (unrevoked, unexpired) access token.
     pub fn has_live_grant(&self, open_id: &str) -> bool {
         let t = now();
@@ -369,20 +414,28 @@ async fn token(
                     "Refresh token is missed in request.",
                 );
             };
-            let Some(grant) = state.refresh.get_mut(presented) else {
+            *state.token_calls.entry(presented.clone()).or_default() += 1;
+            let usable = state
+                .refresh
+                .get(presented)
+                .map(|g| (g.open_id.clone(), g.current && g.expires_at > t));
+            let Some((open_id, true)) = usable else {
+                let open_id = usable.map(|(o, _)| o).unwrap_or_default();
+                *state.invalid_grants.entry(open_id).or_default() += 1;
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
                     "Refresh token is invalid or expired.",
                 );
             };
-            if !grant.current || grant.expires_at <= t {
+            *state.rotations.entry(open_id).or_default() += 1;
+            let Some(grant) = state.refresh.get_mut(presented) else {
                 return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "Refresh token is invalid or expired.",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "grant vanished",
                 );
-            }
+            };
             // Strict rotation: the presented token stops working now. The
             // new one keeps the original expiry (not extended by refresh).
             grant.current = false;
@@ -479,7 +532,10 @@ async fn user_info(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let state = shared.state();
+    let mut state = shared.state();
+    if let Some(token) = bearer {
+        *state.token_calls.entry(token.to_owned()).or_default() += 1;
+    }
     let grant = bearer
         .and_then(|t| state.access.get(t))
         .filter(|g| !g.revoked && g.expires_at > now());

@@ -104,6 +104,12 @@ pub(crate) struct State {
     pub latency: Duration,
     /// Calls per path.
     pub calls: HashMap<String, u64>,
+    /// Presentations of each token (refresh or bearer), faulted ones excluded.
+    pub token_calls: HashMap<String, u64>,
+    /// Successful refreshes (rotations) per open_id.
+    pub rotations: HashMap<String, u64>,
+    /// `invalid_grant` answers per open_id (unknown tokens under "").
+    pub invalid_grants: HashMap<String, u64>,
     /// Every secret the sandbox has issued or accepted, for leak checks.
     pub issued_secrets: Vec<String>,
     pub next_id: u64,

@@ -1,4 +1,5 @@
 use flows::{logs, spawn_app};
+use shared::refresh::{Command, Outcome};
 use tiktok_sandbox::{Fault, FaultKind};
 
 /// Runs every flow of the connect capability with logs captured at TRACE
@@ -61,6 +62,74 @@ async fn no_token_code_or_secret_reaches_the_logs() {
             assert!(
                 !location.contains(secret.as_str()),
                 "a secret reached a Location"
+            );
+        }
+    }
+}
+
+/// Refresh flows with logs captured at TRACE: successful rotations,
+/// transient faults, an `invalid_grant`, and a store outage after TikTok
+/// rotated (which must raise the alert line, without the token).
+#[tokio::test]
+async fn no_token_reaches_the_logs_during_refresh() {
+    let logs = logs::capture();
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("leak", 12, "alice").await;
+
+    // One account's grant is revoked at TikTok: invalid_grant.
+    let account = app.store().get_account(&ids[0]).await.unwrap().unwrap();
+    let tokens = app
+        .sealer()
+        .open(&ids[0], account.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    shared::tiktok::TikTokClient::new(
+        reqwest::Client::new(),
+        &shared::config::TikTokSettings::from_env(&app.env).unwrap(),
+    )
+    .revoke(&tokens.access)
+    .await
+    .unwrap();
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/v2/oauth/token/".into(),
+        kind: FaultKind::Status(503),
+        count: 0,
+        rate: 0.3,
+    });
+    let summary = app.refresher.run(Command::Sweep { dry_run: false }).await;
+    assert_eq!(summary.reauth_required, 1, "{summary:?}");
+    app.sandbox.clear_faults();
+
+    // A store outage right after TikTok rotated a token.
+    let outage = app
+        .refresher_with(|env| env.set("AWS_MAX_ATTEMPTS", "1"))
+        .await;
+    app.aws.fail_next("DynamoDB.PutItem", 1_000);
+    let outcome = outage.refresh_now(&ids[1]).await;
+    app.aws.clear_faults();
+    assert!(
+        matches!(outcome, Outcome::Failed(ref e) if e.starts_with("rotated token not stored")),
+        "{outcome:?}"
+    );
+
+    let captured = logs.contents();
+    assert!(captured.contains("sweep finished"));
+    let alert = captured
+        .lines()
+        .find(|l| l.contains("rotated_refresh_token_not_stored"))
+        .expect("one alert-level line");
+    assert!(alert.contains(r#""level":"ERROR""#), "{alert}");
+    assert!(
+        alert.contains(ids[1].as_ref()),
+        "the alert names the account"
+    );
+    let secrets = app.sandbox.secrets();
+    assert!(secrets.len() > 24);
+    for secret in &secrets {
+        if let Some(line) = captured.lines().find(|l| l.contains(secret.as_str())) {
+            panic!(
+                "a secret reached the logs in this line (secret masked):\n{}",
+                line.replace(secret.as_str(), "<SECRET>")
             );
         }
     }

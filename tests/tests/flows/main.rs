@@ -4,6 +4,7 @@ mod helpers;
 mod leaks;
 mod oauth_callback;
 mod oauth_start;
+mod refresh;
 mod sealing;
 mod stack;
 mod tiktok_client;

@@ -1,0 +1,189 @@
+//! A proxy in front of the AWS emulator that counts calls per operation and
+//! injects faults: a failure (HTTP 500, as AWS answers an internal error) or
+//! a delay after the emulator has processed the request. Functions under
+//! test reach AWS through it by their ordinary `AWS_ENDPOINT_URL`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use tokio::sync::oneshot;
+
+#[derive(Default)]
+struct Inner {
+    calls: HashMap<String, u64>,
+    fail: HashMap<String, u32>,
+    delay: HashMap<String, Duration>,
+}
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct AwsProxy {
+    pub url: String,
+    shared: Arc<Shared>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// The operation of a request: `X-Amz-Target` for DynamoDB and KMS
+/// (`DynamoDB_20120810.PutItem` → `DynamoDB.PutItem`), else `S3.<METHOD>`.
+fn operation(headers: &HeaderMap, method: &str) -> String {
+    match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        Some(target) => {
+            let (service, op) = target.split_once('.').unwrap_or((target, ""));
+            let service = if service.starts_with("DynamoDB") {
+                "DynamoDB"
+            } else if service.starts_with("TrentService") {
+                "KMS"
+            } else {
+                service
+            };
+            format!("{service}.{op}")
+        }
+        None => format!("S3.{method}"),
+    }
+}
+
+impl AwsProxy {
+    pub async fn spawn(upstream: String) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            upstream,
+            http: reqwest::Client::new(),
+            inner: Mutex::new(Inner::default()),
+        });
+        let app = Router::new().fallback(forward).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            url,
+            shared,
+            _shutdown: tx,
+        })
+    }
+
+    /// Calls of `operation` (e.g. `DynamoDB.UpdateItem`, `KMS.Decrypt`).
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.shared
+            .inner()
+            .calls
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Calls per operation, all of them.
+    pub fn all_calls(&self) -> HashMap<String, u64> {
+        self.shared.inner().calls.clone()
+    }
+
+    pub fn reset_calls(&self) {
+        self.shared.inner().calls.clear();
+    }
+
+    /// The next `count` calls of `operation` fail with HTTP 500 before
+    /// reaching the emulator.
+    pub fn fail_next(&self, operation: &str, count: u32) {
+        self.shared.inner().fail.insert(operation.to_owned(), count);
+    }
+
+    /// Calls of `operation` are answered `delay` after the emulator has
+    /// processed them.
+    pub fn delay(&self, operation: &str, delay: Duration) {
+        self.shared
+            .inner()
+            .delay
+            .insert(operation.to_owned(), delay);
+    }
+
+    pub fn clear_faults(&self) {
+        let mut inner = self.shared.inner();
+        inner.fail.clear();
+        inner.delay.clear();
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let op = operation(&parts.headers, parts.method.as_str());
+    let (fail, delay) = {
+        let mut inner = shared.inner();
+        *inner.calls.entry(op.clone()).or_default() += 1;
+        let fail = match inner.fail.get_mut(&op) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        };
+        (fail, inner.delay.get(&op).copied())
+    };
+    if fail {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "application/x-amz-json-1.0")],
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault"}"#,
+        )
+            .into_response();
+    }
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut upstream = shared
+        .http
+        .request(parts.method.clone(), format!("{}{}", shared.upstream, path))
+        .body(bytes);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = match upstream.send().await {
+        Ok(answer) => answer,
+        Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let body = answer.bytes().await.unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}

@@ -1,0 +1,468 @@
+//! Token refresh against moto and the sandbox with strict rotation.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use flows::{TestApp, spawn_app};
+use futures::future::join_all;
+use shared::{
+    account::{AccountId, AccountStatus},
+    refresh::{Command, Outcome, Summary},
+};
+use tiktok_sandbox::{Fault, FaultKind};
+
+const TOKEN_PATH: &str = "/v2/oauth/token/";
+
+fn sweep() -> Command {
+    Command::Sweep { dry_run: false }
+}
+
+/// The refresh token stored for `id`, opened.
+async fn stored_refresh_token(app: &TestApp, id: &AccountId) -> String {
+    let account = app.store().get_account(id).await.unwrap().unwrap();
+    let tokens = app
+        .sealer()
+        .open(id, account.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    tokens.refresh.expose().to_owned()
+}
+
+async fn assert_refreshed_once(app: &TestApp, ids: &[AccountId]) {
+    for id in ids {
+        assert_eq!(app.sandbox.rotations(id.as_ref()), 1, "{id} rotations");
+        let account = app.store().get_account(id).await.unwrap().unwrap();
+        assert_eq!(account.status, AccountStatus::Active, "{id}");
+        assert_eq!(account.token_version, 2, "{id}");
+        assert!(account.last_refreshed_at.is_some());
+        // What we stored is exactly the token TikTok now honours.
+        assert_eq!(
+            Some(stored_refresh_token(app, id).await),
+            app.sandbox.current_refresh_token(id.as_ref()),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn four_overlapping_sweeps_refresh_500_due_accounts_exactly_once() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("acct", 500, "alice").await;
+    let mut refreshers = vec![app.refresher.clone()];
+    for _ in 0..3 {
+        refreshers.push(app.refresher_with(|_| {}).await);
+    }
+
+    let summaries: Vec<Summary> = join_all(refreshers.iter().map(|r| r.run(sweep()))).await;
+
+    let refreshed: u64 = summaries.iter().map(|s| s.refreshed).sum();
+    let failed: u64 = summaries.iter().map(|s| s.failed).sum();
+    assert_eq!(refreshed, 500, "{summaries:?}");
+    assert_eq!(failed, 0, "{summaries:?}");
+    for s in &summaries {
+        assert_eq!(s.refreshed + s.skipped, s.due, "{s:?}");
+        assert_eq!(s.reauth_required, 0);
+    }
+    assert_eq!(app.sandbox.invalid_grants(), 0);
+    assert_refreshed_once(&app, &ids).await;
+
+    // Nothing is due any more: the next sweep does nothing.
+    let after = app.refresher.run(sweep()).await;
+    assert_eq!((after.due, after.refreshed), (0, 0), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_20_percent_transient_fault_rate_flags_nobody_and_all_are_refreshed_within_three_sweeps()
+{
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("flaky", 120, "alice").await;
+    for kind in [FaultKind::Status(503), FaultKind::RateLimited] {
+        app.sandbox.add_fault(Fault {
+            path_prefix: TOKEN_PATH.into(),
+            kind,
+            count: 0,
+            rate: 0.1,
+        });
+    }
+    let mut refreshed = 0;
+    for sweep_number in 1..=3 {
+        let summary = app.refresher.run(sweep()).await;
+        assert_eq!(
+            summary.reauth_required, 0,
+            "sweep {sweep_number}: {summary:?}"
+        );
+        refreshed += summary.refreshed;
+        if refreshed == 120 {
+            break;
+        }
+    }
+    assert_eq!(refreshed, 120);
+    assert_eq!(app.sandbox.invalid_grants(), 0);
+    assert_refreshed_once(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn transient_failures_leave_the_account_active_with_last_error() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("down", 3, "alice").await;
+    app.sandbox.add_fault(Fault {
+        path_prefix: TOKEN_PATH.into(),
+        kind: FaultKind::Status(500),
+        count: 0,
+        rate: 1.0,
+    });
+    let summary = app.refresher.run(sweep()).await;
+    assert_eq!(
+        (summary.failed, summary.reauth_required),
+        (3, 0),
+        "{summary:?}"
+    );
+    for id in &ids {
+        let item = app.account_item(id.as_ref()).await.unwrap();
+        assert_eq!(item["status"].as_s().unwrap(), "active");
+        assert!(
+            item["last_error"]
+                .as_s()
+                .unwrap()
+                .starts_with("server_error")
+        );
+        assert_eq!(item["failure_count"].as_n().unwrap(), "1");
+        assert!(!item.contains_key("lease_owner"), "the lease is released");
+        assert!(item.contains_key("due_at"), "still due for the next sweep");
+    }
+    // Bounded retries: three attempts per account, no more.
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 9);
+
+    app.sandbox.clear_faults();
+    let summary = app.refresher.run(sweep()).await;
+    assert_eq!(summary.refreshed, 3);
+    let item = app.account_item(ids[0].as_ref()).await.unwrap();
+    assert!(!item.contains_key("last_error") && !item.contains_key("failure_count"));
+}
+
+#[tokio::test]
+async fn invalid_grant_marks_the_account_reauth_required_with_the_reason() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("revoked", 3, "alice").await;
+    // The user revoked access at TikTok: the stored refresh token is dead.
+    let dead = &ids[0];
+    let tiktok = shared::tiktok::TikTokClient::new(
+        reqwest::Client::new(),
+        &shared::config::TikTokSettings::from_env(&app.env).unwrap(),
+    );
+    let account = app.store().get_account(dead).await.unwrap().unwrap();
+    let tokens = app
+        .sealer()
+        .open(dead, account.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    tiktok.revoke(&tokens.access).await.unwrap();
+
+    let summary = app.refresher.run(sweep()).await;
+    assert_eq!(
+        (summary.refreshed, summary.reauth_required),
+        (2, 1),
+        "{summary:?}"
+    );
+    assert_eq!(summary.errors[0].account_id, dead.as_ref());
+    assert!(summary.errors[0].error.starts_with("invalid_grant"));
+
+    let item = app.account_item(dead.as_ref()).await.unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "reauth_required");
+    assert!(
+        item["last_error"]
+            .as_s()
+            .unwrap()
+            .starts_with("invalid_grant: ")
+    );
+    assert!(!item.contains_key("due_at"), "out of the due index");
+    assert_eq!(app.refresher.run(sweep()).await.due, 0);
+}
+
+#[tokio::test]
+async fn invalid_grant_after_another_writer_rotated_the_token_does_not_flag() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("raced", 1, "alice").await;
+    let id = &ids[0];
+    // Another writer (say, a reconnect) gets new tokens while our sweep is
+    // calling TikTok with the old refresh token.
+    let before = app.store().get_account(id).await.unwrap().unwrap();
+    let (access, refresh) = app.sandbox.issue_grant(id.as_ref(), "user.info.basic");
+    let old = app
+        .sealer()
+        .open(id, before.sealed_tokens.as_ref().unwrap())
+        .await
+        .unwrap();
+    let tiktok = shared::tiktok::TikTokClient::new(
+        reqwest::Client::new(),
+        &shared::config::TikTokSettings::from_env(&app.env).unwrap(),
+    );
+    tiktok.refresh(&old.refresh, Utc::now()).await.unwrap(); // old token now rotated away
+    app.sandbox.set_latency(Duration::from_millis(1500));
+    let sweep_task = {
+        let refresher = app.refresher.clone();
+        tokio::spawn(async move { refresher.run(sweep()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let newer = shared::account::Account {
+        token_version: before.token_version + 1,
+        sealed_tokens: Some(
+            app.sealer()
+                .seal(
+                    id,
+                    &shared::tokens::TokenSet {
+                        access: shared::tokens::AccessToken::parse(access).unwrap(),
+                        refresh: shared::tokens::RefreshToken::parse(refresh.clone()).unwrap(),
+                    },
+                )
+                .await
+                .unwrap(),
+        ),
+        ..before.clone()
+    };
+    app.store()
+        .put_account(&newer, Some(before.token_version))
+        .await
+        .unwrap();
+
+    let summary = sweep_task.await.unwrap();
+    assert_eq!(
+        (summary.skipped, summary.reauth_required),
+        (1, 0),
+        "{summary:?}"
+    );
+    let after = app.store().get_account(id).await.unwrap().unwrap();
+    assert_eq!(after.status, AccountStatus::Active);
+    assert_eq!(stored_refresh_token(&app, id).await, refresh);
+}
+
+#[tokio::test]
+async fn a_sweep_killed_mid_way_is_finished_by_the_next_sweep_after_lease_expiry() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("killed", 40, "alice").await;
+    // Leases land, then the Lambda dies before TikTok is called.
+    app.aws.delay("DynamoDB.UpdateItem", Duration::from_secs(3));
+    let doomed = {
+        let refresher = app.refresher.clone();
+        tokio::spawn(async move { refresher.run(sweep()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    doomed.abort();
+    app.aws.clear_faults();
+    let mut leased = Vec::new();
+    for id in &ids {
+        if app
+            .account_item(id.as_ref())
+            .await
+            .unwrap()
+            .contains_key("lease_owner")
+        {
+            leased.push(id.clone());
+        }
+    }
+    assert!(!leased.is_empty(), "the killed sweep held leases");
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 0);
+
+    // While the dead sweep's leases are live, nobody else touches them.
+    let second = app.refresher.run(sweep()).await;
+    assert_eq!(
+        second.refreshed as usize,
+        ids.len() - leased.len(),
+        "{second:?}"
+    );
+    assert_eq!(second.skipped as usize, leased.len());
+
+    // The leases expire (time passes: set lease_until in the past).
+    for id in &leased {
+        app.clients
+            .dynamodb
+            .update_item()
+            .table_name(&app.provisioned.table)
+            .key("pk", AttributeValue::S(format!("ACCOUNT#{id}")))
+            .key("sk", AttributeValue::S("ACCOUNT".into()))
+            .update_expression("SET lease_until = :past")
+            .expression_attribute_values(
+                ":past",
+                AttributeValue::N((Utc::now().timestamp() - 1).to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let third = app.refresher.run(sweep()).await;
+    assert_eq!(third.refreshed as usize, leased.len(), "{third:?}");
+    assert_eq!(app.sandbox.invalid_grants(), 0);
+    assert_refreshed_once(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_and_changes_nothing() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("dry", 12, "alice").await;
+    let before = app.all_items().await;
+
+    let summary = app.refresher.run(Command::Sweep { dry_run: true }).await;
+    assert!(summary.dry_run);
+    assert_eq!((summary.due, summary.refreshed, summary.failed), (12, 0, 0));
+    let one = app
+        .refresher
+        .run(Command::Refresh {
+            account_id: ids[0].to_string(),
+            dry_run: true,
+        })
+        .await;
+    assert_eq!((one.due, one.refreshed), (1, 1), "reports it would refresh");
+
+    let mut after = app.all_items().await;
+    let mut before = before;
+    let key =
+        |i: &std::collections::HashMap<String, AttributeValue>| i["pk"].as_s().unwrap().clone();
+    before.sort_by_key(key);
+    after.sort_by_key(key);
+    assert_eq!(before, after, "a dry run wrote something");
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 0, "a dry run called TikTok");
+    assert_eq!(app.aws.calls("KMS.Decrypt"), 0);
+}
+
+#[tokio::test]
+async fn a_store_write_that_fails_after_tiktok_rotated_is_retried_and_the_token_kept() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("kept", 1, "alice").await;
+    let refresher = app
+        .refresher_with(|env| env.set("AWS_MAX_ATTEMPTS", "1"))
+        .await;
+    // The first three writes of the new tokens fail.
+    app.aws.fail_next("DynamoDB.PutItem", 3);
+    let summary = refresher.run(sweep()).await;
+    assert_eq!(summary.refreshed, 1, "{summary:?}");
+    assert_eq!(app.aws.calls("DynamoDB.PutItem"), 4);
+    assert_refreshed_once(&app, &ids).await;
+    // And the kept token works for the next refresh.
+    assert_eq!(app.refresher.refresh_now(&ids[0]).await, Outcome::Refreshed);
+    assert_eq!(app.sandbox.invalid_grants(), 0);
+}
+
+#[tokio::test]
+async fn a_forced_refresh_and_the_handler_speak_the_contract() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("forced", 2, "alice").await;
+    let event = serde_json::json!({"action": "refresh", "account_id": ids[0].as_ref()});
+    let summary = token_refresh::handle(
+        &app.refresher,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["action"], "refresh");
+    assert_eq!(json["refreshed"], 1);
+    assert_eq!(app.sandbox.rotations(ids[0].as_ref()), 1);
+    assert_eq!(app.sandbox.rotations(ids[1].as_ref()), 0);
+
+    // An unknown account is skipped, a malformed id fails, bad input errs.
+    let unknown = app
+        .refresher
+        .run(Command::Refresh {
+            account_id: "nobody".into(),
+            dry_run: false,
+        })
+        .await;
+    assert_eq!(unknown.skipped, 1);
+    let bad = app
+        .refresher
+        .run(Command::Refresh {
+            account_id: "a#b".into(),
+            dry_run: false,
+        })
+        .await;
+    assert_eq!(bad.failed, 1);
+    let err = token_refresh::handle(
+        &app.refresher,
+        lambda_runtime::LambdaEvent::new(
+            serde_json::json!({"action": "boom"}),
+            lambda_runtime::Context::default(),
+        ),
+    )
+    .await;
+    assert!(err.is_err());
+
+    // The sample scheduled event runs a sweep.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../infra/events/token-refresh-scheduled.json");
+    let scheduled: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let summary = token_refresh::handle(
+        &app.refresher,
+        lambda_runtime::LambdaEvent::new(scheduled, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.action, summary.refreshed), ("sweep", 1));
+}
+
+#[tokio::test]
+async fn aws_calls_per_refreshed_account_stay_within_five() {
+    let app = spawn_app().await;
+    app.seed_due_accounts("calls", 50, "alice").await;
+    app.aws.reset_calls();
+    let summary = app.refresher.run(sweep()).await;
+    assert_eq!(summary.refreshed, 50);
+    let total: u64 = app.aws.all_calls().values().sum();
+    assert!(total <= 5 * 50, "{:?}", app.aws.all_calls());
+    assert_eq!(app.aws.calls("DynamoDB.Scan"), 0, "never a Scan");
+    assert_eq!(
+        app.aws.calls("DynamoDB.GetItem"),
+        0,
+        "the lease returns the account"
+    );
+}
+
+#[tokio::test]
+async fn cleanup_flags_accounts_whose_refresh_token_expired_and_refresh_warns_ahead() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("old", 2, "alice").await;
+    // One account's refresh token expired a minute ago.
+    app.clients
+        .dynamodb
+        .update_item()
+        .table_name(&app.provisioned.table)
+        .key("pk", AttributeValue::S(format!("ACCOUNT#{}", ids[0])))
+        .key("sk", AttributeValue::S("ACCOUNT".into()))
+        .update_expression("SET refresh_expires_at = :past")
+        .expression_attribute_values(
+            ":past",
+            AttributeValue::N((Utc::now().timestamp() - 60).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let summary = app.refresher.run(Command::Cleanup).await;
+    assert_eq!(
+        (summary.reauth_required, summary.skipped),
+        (1, 1),
+        "{summary:?}"
+    );
+    let item = app.account_item(ids[0].as_ref()).await.unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "reauth_required");
+    assert_eq!(item["last_error"].as_s().unwrap(), "refresh_token_expired");
+    assert_eq!(
+        app.sandbox.calls(TOKEN_PATH),
+        0,
+        "cleanup never calls TikTok"
+    );
+
+    // A refresh token that expires within the lead is refreshed, and flagged.
+    let warned = app
+        .refresher_with(|env| env.set("REAUTH_LEAD_DAYS", "200"))
+        .await;
+    assert_eq!(warned.refresh_now(&ids[1]).await, Outcome::Refreshed);
+    let item = app.account_item(ids[1].as_ref()).await.unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "active");
+    assert!(
+        item["last_error"]
+            .as_s()
+            .unwrap()
+            .starts_with("refresh_token_expiring: reconnect before ")
+    );
+}
