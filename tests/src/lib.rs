@@ -165,6 +165,13 @@ impl TestApp {
         )
     }
 
+    /// A TikTok client configured like the functions' (pointed at the sandbox).
+    pub fn tiktok(&self) -> shared::tiktok::TikTokClient {
+        let settings = shared::config::TikTokSettings::from_env(&self.env).expect("settings");
+        let http = shared::tiktok::http_client(&settings).expect("http client");
+        shared::tiktok::TikTokClient::new(http, &settings)
+    }
+
     pub fn sealer(&self) -> KmsSealer {
         KmsSealer::new(self.clients.kms.clone(), self.provisioned.key_id.clone())
     }

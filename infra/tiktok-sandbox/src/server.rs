@@ -178,7 +178,9 @@ fn router(shared: Arc<Shared>) -> Router {
     let control = Router::new()
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/latency", post(set_latency))
-        .route("/sandbox/calls", get(calls));
+        .route("/sandbox/calls", get(calls))
+        .route("/sandbox/grants", post(issue_grant))
+        .route("/sandbox/stats", get(stats));
     tiktok.merge(control).with_state(shared)
 }
 
@@ -637,4 +639,30 @@ async fn set_latency(
 
 async fn calls(AxumState(shared): AxumState<Arc<Shared>>) -> Json<HashMap<String, u64>> {
     Json(shared.state().calls.clone())
+}
+
+#[derive(serde::Deserialize)]
+struct GrantRequest {
+    open_id: String,
+    scope: String,
+}
+
+/// Issues a grant directly, as if the user had just authorised (seeding).
+async fn issue_grant(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(g): Json<GrantRequest>,
+) -> Json<Value> {
+    let mut state = shared.state();
+    state.user(Some(&g.open_id));
+    let (access, refresh) = state.issue(&shared.config, &g.open_id, &g.scope);
+    Json(json!({"access_token": access, "refresh_token": refresh}))
+}
+
+/// Totals: successful rotations and `invalid_grant` answers.
+async fn stats(AxumState(shared): AxumState<Arc<Shared>>) -> Json<Value> {
+    let state = shared.state();
+    Json(json!({
+        "rotations": state.rotations.values().sum::<u64>(),
+        "invalid_grants": state.invalid_grants.values().sum::<u64>(),
+    }))
 }

@@ -1,23 +1,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use flows::TestApp;
-use shared::{
-    account::{Account, AccountId},
-    config::TableName,
-    store::Store,
-    tokens::KmsSealer,
-};
-
-pub fn store(app: &TestApp) -> Store {
-    let table = TableName::from_env(&app.env).expect("table");
-    Store::new(app.clients.dynamodb.clone(), &table)
-}
-
-pub fn sealer(app: &TestApp) -> KmsSealer {
-    KmsSealer::new(app.clients.kms.clone(), app.provisioned.key_id.clone())
-}
+use shared::account::{Account, AccountId};
 
 pub async fn account(app: &TestApp, open_id: &str) -> Account {
-    store(app)
+    app.store()
         .get_account(&AccountId::parse(open_id).expect("id"))
         .await
         .expect("store")

@@ -83,13 +83,7 @@ async fn no_token_reaches_the_logs_during_refresh() {
         .open(&ids[0], account.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap();
-    shared::tiktok::TikTokClient::new(
-        reqwest::Client::new(),
-        &shared::config::TikTokSettings::from_env(&app.env).unwrap(),
-    )
-    .revoke(&tokens.access)
-    .await
-    .unwrap();
+    app.tiktok().revoke(&tokens.access).await.unwrap();
     app.sandbox.add_fault(Fault {
         path_prefix: "/v2/oauth/token/".into(),
         kind: FaultKind::Status(503),

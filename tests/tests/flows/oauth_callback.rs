@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use shared::account::AccountStatus;
 use tiktok_sandbox::{Fault, FaultKind};
 
-use crate::helpers::{account, count_items, n, s, sealer};
+use crate::helpers::{account, count_items, n, s};
 
 const TOKEN_PATH: &str = "/v2/oauth/token/";
 
@@ -54,7 +54,8 @@ async fn one_user_connects_two_accounts() {
     }
     // Each account's tokens open for it and are the ones TikTok issued.
     let a = account(&app, "tt-user-1").await;
-    let tokens = sealer(&app)
+    let tokens = app
+        .sealer()
         .open(&a.id, a.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap();
@@ -73,7 +74,8 @@ async fn a_reconnect_updates_the_account_in_place() {
     let app = spawn_app().await;
     app.connect("alice", "tt-user-1").await;
     let before = account(&app, "tt-user-1").await;
-    let old = sealer(&app)
+    let old = app
+        .sealer()
         .open(&before.id, before.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap();
@@ -100,7 +102,8 @@ async fn a_reconnect_updates_the_account_in_place() {
     assert_eq!(after.status, AccountStatus::Active);
     assert_eq!(after.last_error, None);
     assert_eq!(after.connected_at, before.connected_at);
-    let new = sealer(&app)
+    let new = app
+        .sealer()
         .open(&after.id, after.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap();
@@ -128,7 +131,8 @@ async fn another_user_cannot_take_a_connected_account_but_can_claim_a_disconnect
     assert_eq!(unchanged.token_version, original.token_version);
     assert_eq!(unchanged.sealed_tokens, original.sealed_tokens);
     // Alice's connection still works at TikTok: nothing was revoked.
-    let tokens = sealer(&app)
+    let tokens = app
+        .sealer()
         .open(&unchanged.id, unchanged.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 use flows::{REDIRECT_URI, body_text, query_of, spawn_app};
 use shared::tokens::OAuthState;
 
-use crate::helpers::{count_items, store};
+use crate::helpers::count_items;
 
 #[tokio::test]
 async fn start_returns_an_authorize_url_with_a_fresh_single_use_state() {
@@ -21,10 +21,10 @@ async fn start_returns_an_authorize_url_with_a_fresh_single_use_state() {
 
     // The state is stored, bound to the user, and consumable once.
     let state = OAuthState::parse(q["state"].clone()).unwrap();
-    let record = store(&app).consume_state(&state).await.expect("stored");
+    let record = app.store().consume_state(&state).await.expect("stored");
     assert_eq!(record.user.as_ref(), "alice");
     assert!(record.expires_at > record.created_at);
-    assert!(store(&app).consume_state(&state).await.is_err());
+    assert!(app.store().consume_state(&state).await.is_err());
     assert_eq!(count_items(&app, "STATE#").await, 1);
 }
 

@@ -147,10 +147,7 @@ async fn invalid_grant_marks_the_account_reauth_required_with_the_reason() {
     let ids = app.seed_due_accounts("revoked", 3, "alice").await;
     // The user revoked access at TikTok: the stored refresh token is dead.
     let dead = &ids[0];
-    let tiktok = shared::tiktok::TikTokClient::new(
-        reqwest::Client::new(),
-        &shared::config::TikTokSettings::from_env(&app.env).unwrap(),
-    );
+    let tiktok = app.tiktok();
     let account = app.store().get_account(dead).await.unwrap().unwrap();
     let tokens = app
         .sealer()
@@ -194,10 +191,7 @@ async fn invalid_grant_after_another_writer_rotated_the_token_does_not_flag() {
         .open(id, before.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap();
-    let tiktok = shared::tiktok::TikTokClient::new(
-        reqwest::Client::new(),
-        &shared::config::TikTokSettings::from_env(&app.env).unwrap(),
-    );
+    let tiktok = app.tiktok();
     tiktok.refresh(&old.refresh, Utc::now()).await.unwrap(); // old token now rotated away
     app.sandbox.set_latency(Duration::from_millis(1500));
     let sweep_task = {

@@ -2,7 +2,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use flows::spawn_app;
 use shared::tokens::{SealError, SealedTokens};
 
-use crate::helpers::{account, sealer, store};
+use crate::helpers::account;
 
 #[tokio::test]
 async fn a_ciphertext_copied_onto_another_account_does_not_open() {
@@ -30,15 +30,16 @@ async fn a_ciphertext_copied_onto_another_account_does_not_open() {
         .send()
         .await
         .unwrap();
-    let swapped = store(&app).get_account(&victim.id).await.unwrap().unwrap();
-    let err = sealer(&app)
+    let swapped = app.store().get_account(&victim.id).await.unwrap().unwrap();
+    let err = app
+        .sealer()
         .open(&swapped.id, swapped.sealed_tokens.as_ref().unwrap())
         .await
         .unwrap_err();
     assert!(matches!(err, SealError::Rejected), "{err:?}");
     // The ciphertext still opens for its own account.
     assert!(
-        sealer(&app)
+        app.sealer()
             .open(&attacker.id, attacker.sealed_tokens.as_ref().unwrap())
             .await
             .is_ok()
@@ -55,7 +56,8 @@ async fn a_tampered_ciphertext_does_not_open() {
     for position in [0, len / 2, len - 1] {
         let mut bytes = original.as_bytes().to_vec();
         bytes[position] ^= 0x01;
-        let err = sealer(&app)
+        let err = app
+            .sealer()
             .open(&a.id, &SealedTokens::from_bytes(bytes))
             .await
             .unwrap_err();
@@ -66,7 +68,7 @@ async fn a_tampered_ciphertext_does_not_open() {
     }
     let truncated = SealedTokens::from_bytes(original.as_bytes()[..len - 4].to_vec());
     assert!(matches!(
-        sealer(&app).open(&a.id, &truncated).await,
+        app.sealer().open(&a.id, &truncated).await,
         Err(SealError::Rejected)
     ));
 }
