@@ -139,6 +139,11 @@ impl Summary {
         }
     }
 
+    /// A due-index page that could not be read.
+    fn shard_error(&mut self, shard: u32, e: &StoreError) {
+        self.error(format!("due-shard-{shard}"), chain_line(e));
+    }
+
     fn record(&mut self, id: &AccountId, outcome: Outcome) {
         match outcome {
             Outcome::Refreshed => self.refreshed += 1,
@@ -285,38 +290,16 @@ impl Refresher {
                 .fold(summary, |mut summary, item| async move {
                     match item {
                         Ok(_) => summary.due += 1,
-                        Err((shard, e)) => {
-                            summary.error(format!("due-shard-{shard}"), chain_line(&e))
-                        }
+                        Err((shard, e)) => summary.shard_error(shard, &e),
                     }
                     summary
                 })
                 .await
         } else {
-            self.due_ids(now)
-                .map(|item| async move {
-                    match item {
-                        Ok(id) => {
-                            let outcome = self.refresh_account(&id, owner, Mode::Due(now)).await;
-                            Ok((id, outcome))
-                        }
-                        Err(e) => Err(e),
-                    }
-                })
-                .buffer_unordered(self.settings.concurrency)
-                .fold(summary, |mut summary, item| async move {
-                    match item {
-                        Ok((id, outcome)) => {
-                            summary.due += 1;
-                            summary.record(&id, outcome);
-                        }
-                        Err((shard, e)) => {
-                            summary.error(format!("due-shard-{shard}"), chain_line(&e))
-                        }
-                    }
-                    summary
-                })
-                .await
+            self.for_each_due(now, summary, |id| async move {
+                self.refresh_account(&id, owner, Mode::Due(now)).await
+            })
+            .await
         };
         tracing::info!(
             due = summary.due,
@@ -333,37 +316,46 @@ impl Refresher {
     /// `reauth_required` instead of sitting in the due index.
     #[tracing::instrument(name = "refresh.cleanup", skip_all)]
     async fn cleanup(&self, owner: &str, now: DateTime<Utc>) -> Summary {
+        self.for_each_due(now, Summary::new("cleanup", false), |id| async move {
+            match self.lease(&id, owner, Mode::Due(now)).await {
+                Err(outcome) => outcome,
+                Ok(account) if account.refresh_expires_at <= Utc::now() => {
+                    self.flag(account, "refresh_token_expired".into()).await
+                }
+                Ok(account) => {
+                    self.release(&account.id, owner).await;
+                    Outcome::Skipped
+                }
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` on every account due at `now`, `concurrency` at a time,
+    /// and counts the outcomes into `summary`.
+    async fn for_each_due<F, Fut>(&self, now: DateTime<Utc>, summary: Summary, work: F) -> Summary
+    where
+        F: Fn(AccountId) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let work = &work;
         self.due_ids(now)
             .map(|item| async move {
                 let id = item?;
-                let outcome = match self.lease(&id, owner, Mode::Due(now)).await {
-                    Err(outcome) => outcome,
-                    Ok(account) if account.refresh_expires_at <= Utc::now() => {
-                        self.flag(account, "refresh_token_expired".into()).await
-                    }
-                    Ok(account) => {
-                        self.release(&account.id, owner).await;
-                        Outcome::Skipped
-                    }
-                };
+                let outcome = work(id.clone()).await;
                 Ok((id, outcome))
             })
             .buffer_unordered(self.settings.concurrency)
-            .fold(
-                Summary::new("cleanup", false),
-                |mut summary, item| async move {
-                    match item {
-                        Ok((id, outcome)) => {
-                            summary.due += 1;
-                            summary.record(&id, outcome);
-                        }
-                        Err((shard, e)) => {
-                            summary.error(format!("due-shard-{shard}"), chain_line(&e))
-                        }
+            .fold(summary, |mut summary, item| async move {
+                match item {
+                    Ok((id, outcome)) => {
+                        summary.due += 1;
+                        summary.record(&id, outcome);
                     }
-                    summary
-                },
-            )
+                    Err((shard, e)) => summary.shard_error(shard, &e),
+                }
+                summary
+            })
             .await
     }
 

@@ -4,7 +4,10 @@
 
 use crate::{
     aws,
-    config::{ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig},
+    config::{
+        ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig, TableName,
+        TikTokSettings,
+    },
     oauth::{OAuthCallback, OAuthStart},
     refresh::Refresher,
     store::Store,
@@ -29,15 +32,12 @@ pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
 
 pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
     let config = OAuthCallbackConfig::from_env(env)?;
-    let http = http_client(&config.tiktok)?;
-    let sdk = aws::load(env).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id);
-    let tiktok = TikTokClient::new(http, &config.tiktok);
+    let token =
+        TokenAdapters::build(env, &config.table, &config.token_key_id, &config.tiktok).await?;
     Ok(OAuthCallback::new(
-        store,
-        sealer,
-        tiktok,
+        token.store,
+        token.sealer,
+        token.tiktok,
         config.redirect_uri,
         config.return_url,
     ))
@@ -45,12 +45,39 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
 
 pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
     let config = RefreshConfig::from_env(env)?;
-    let http = http_client(&config.tiktok)?;
-    let sdk = aws::load(env).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    let sealer = KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id);
-    let tiktok = TikTokClient::new(http, &config.tiktok);
-    Ok(Refresher::new(store, sealer, tiktok, config.refresh))
+    let token =
+        TokenAdapters::build(env, &config.table, &config.token_key_id, &config.tiktok).await?;
+    Ok(Refresher::new(
+        token.store,
+        token.sealer,
+        token.tiktok,
+        config.refresh,
+    ))
+}
+
+/// The adapters of every function that handles tokens, built once at cold
+/// start: the store, the KMS sealer and the TikTok client.
+struct TokenAdapters {
+    store: Store,
+    sealer: KmsSealer,
+    tiktok: TikTokClient,
+}
+
+impl TokenAdapters {
+    async fn build(
+        env: &Env,
+        table: &TableName,
+        key_id: &str,
+        tiktok: &TikTokSettings,
+    ) -> Result<Self, StartupError> {
+        let http = http_client(tiktok)?;
+        let sdk = aws::load(env).await;
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            sealer: KmsSealer::new(aws_sdk_kms::Client::new(&sdk), key_id),
+            tiktok: TikTokClient::new(http, tiktok),
+        })
+    }
 }
 
 /// Stops a function at init with one line on stderr naming what is wrong.

@@ -306,6 +306,23 @@ impl TestApp {
         query_of(&location(&response))
     }
 
+    /// Sets one number attribute of an item: how tests make time pass
+    /// (an expiry or a lease in the past) without waiting.
+    pub async fn set_number(&self, pk: &str, sk: &str, attribute: &str, value: i64) {
+        self.clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.provisioned.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", AttributeValue::N(value.to_string()))
+            .send()
+            .await
+            .expect("UpdateItem");
+    }
+
     /// The raw account item.
     pub async fn account_item(&self, open_id: &str) -> Option<HashMap<String, AttributeValue>> {
         self.clients

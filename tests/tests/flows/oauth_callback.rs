@@ -284,26 +284,13 @@ async fn an_expired_state_is_refused_even_before_ttl_deletes_it() {
     let authorize = app.authorize_url("alice").await;
     let state = query_of(&authorize)["state"].clone();
     // DynamoDB's TTL deletion lags: the item is still there, but expired.
-    app.clients
-        .dynamodb
-        .update_item()
-        .table_name(&app.provisioned.table)
-        .key(
-            "pk",
-            AttributeValue::S(format!(
-                "STATE#{}",
-                hex::encode(Sha256::digest(state.as_bytes()))
-            )),
-        )
-        .key("sk", AttributeValue::S("STATE".into()))
-        .update_expression("SET expires_at = :past")
-        .expression_attribute_values(
-            ":past",
-            AttributeValue::N((Utc::now().timestamp() - 1).to_string()),
-        )
-        .send()
-        .await
-        .unwrap();
+    app.set_number(
+        &format!("STATE#{}", hex::encode(Sha256::digest(state.as_bytes()))),
+        "STATE",
+        "expires_at",
+        Utc::now().timestamp() - 1,
+    )
+    .await;
     let callback = app
         .visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
         .await;

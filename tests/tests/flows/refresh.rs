@@ -269,20 +269,13 @@ async fn a_sweep_killed_mid_way_is_finished_by_the_next_sweep_after_lease_expiry
 
     // The leases expire (time passes: set lease_until in the past).
     for id in &leased {
-        app.clients
-            .dynamodb
-            .update_item()
-            .table_name(&app.provisioned.table)
-            .key("pk", AttributeValue::S(format!("ACCOUNT#{id}")))
-            .key("sk", AttributeValue::S("ACCOUNT".into()))
-            .update_expression("SET lease_until = :past")
-            .expression_attribute_values(
-                ":past",
-                AttributeValue::N((Utc::now().timestamp() - 1).to_string()),
-            )
-            .send()
-            .await
-            .unwrap();
+        app.set_number(
+            &format!("ACCOUNT#{id}"),
+            "ACCOUNT",
+            "lease_until",
+            Utc::now().timestamp() - 1,
+        )
+        .await;
     }
     let third = app.refresher.run(sweep()).await;
     assert_eq!(third.refreshed as usize, leased.len(), "{third:?}");
@@ -417,20 +410,13 @@ async fn cleanup_flags_accounts_whose_refresh_token_expired_and_refresh_warns_ah
     let app = spawn_app().await;
     let ids = app.seed_due_accounts("old", 2, "alice").await;
     // One account's refresh token expired a minute ago.
-    app.clients
-        .dynamodb
-        .update_item()
-        .table_name(&app.provisioned.table)
-        .key("pk", AttributeValue::S(format!("ACCOUNT#{}", ids[0])))
-        .key("sk", AttributeValue::S("ACCOUNT".into()))
-        .update_expression("SET refresh_expires_at = :past")
-        .expression_attribute_values(
-            ":past",
-            AttributeValue::N((Utc::now().timestamp() - 60).to_string()),
-        )
-        .send()
-        .await
-        .unwrap();
+    app.set_number(
+        &format!("ACCOUNT#{}", ids[0]),
+        "ACCOUNT",
+        "refresh_expires_at",
+        Utc::now().timestamp() - 60,
+    )
+    .await;
     let summary = app.refresher.run(Command::Cleanup).await;
     assert_eq!(
         (summary.reauth_required, summary.skipped),
