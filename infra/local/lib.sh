@@ -34,7 +34,8 @@ start_moto() {
   if curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; then
     return 0
   fi
-  nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$state_dir/moto.log" 2>&1 &
+  nohup "$venv/bin/python" "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" \
+    > "$state_dir/moto.log" 2>&1 &
   echo $! > "$state_dir/moto.pid"
   wait_for "http://127.0.0.1:$MOTO_PORT/moto-api/" "moto server"
   echo started

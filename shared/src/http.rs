@@ -89,6 +89,52 @@ impl ApiError {
     }
 }
 
+impl From<crate::accounts::AccountsError> for ApiError {
+    fn from(e: crate::accounts::AccountsError) -> Self {
+        use crate::accounts::AccountsError as E;
+        match e {
+            E::NotFound => Self::not_found(),
+            E::InvalidCursor => {
+                Self::bad_request("invalid_cursor", "the cursor is not valid for this listing")
+            }
+            E::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Self::rate_limited(retry_after_seconds),
+            E::NotActive(status) => Self::new(
+                StatusCode::CONFLICT,
+                "account_not_active",
+                format!("the account is {}; connect it again", status.as_str()),
+            ),
+            E::Busy => Self::new(
+                StatusCode::CONFLICT,
+                "refresh_in_progress",
+                "the account is being refreshed right now; try again shortly",
+            ),
+            E::ReauthRequired(_) => Self::new(
+                StatusCode::CONFLICT,
+                "reauth_required",
+                "TikTok no longer accepts this account's grant; connect it again",
+            ),
+            E::RefreshFailed(_) | E::Revoke(_) => Self::bad_gateway(),
+            E::Unavailable(_) => Self::unavailable(),
+        }
+    }
+}
+
+impl ApiError {
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry after {retry_after_seconds} s"),
+        );
+        e.retry_after_seconds = Some(retry_after_seconds);
+        e
+    }
+}
+
 /// A JSON response. Serializing our own response types cannot fail; if it
 /// ever did, the caller gets an opaque 500 rather than a panic.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {

@@ -10,6 +10,7 @@ use url::Url;
 use crate::{
     account::{Account, AccountId, AccountStatus, ConnectAction, UserId, connect_action},
     config::AuthorizeSettings,
+    ratelimit::{Decision, OAUTH_STARTS_PER_USER, TIKTOK_USER_INFO},
     store::{StateRecord, Store, StoreError},
     tiktok::{TikTokClient, TikTokError, authorize_url},
     tokens::{AuthCode, KmsSealer, OAuthState, SealError},
@@ -24,6 +25,8 @@ pub struct AuthorizeRedirect {
 
 #[derive(thiserror::Error)]
 pub enum StartError {
+    #[error("too many connects started")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("could not record the OAuth state")]
     Store(#[from] StoreError),
 }
@@ -57,6 +60,17 @@ impl OAuthStart {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> Result<AuthorizeRedirect, StartError> {
+        if let Decision::Denied {
+            retry_after_seconds,
+        } = self
+            .store
+            .rate_hit(&OAUTH_STARTS_PER_USER, user.as_ref(), now)
+            .await?
+        {
+            return Err(StartError::RateLimited {
+                retry_after_seconds,
+            });
+        }
         let state = OAuthState::generate();
         let expires_at = now
             + chrono::Duration::from_std(self.state_ttl).unwrap_or(chrono::Duration::minutes(10));
@@ -126,6 +140,8 @@ pub enum CallbackError {
     ConnectedElsewhere,
     #[error("the account kept changing while being saved")]
     Contended,
+    #[error("TikTok's user-info rate limit for this account is reached")]
+    RateLimited,
     #[error("could not store the account")]
     Store(#[from] StoreError),
     #[error("could not seal the tokens")]
@@ -151,6 +167,7 @@ impl CallbackError {
             Self::IdentityMismatch => "identity_mismatch",
             Self::ConnectedElsewhere => "account_connected_elsewhere",
             Self::Contended => "try_again",
+            Self::RateLimited => "rate_limited",
             Self::Store(_) | Self::Seal(_) => "temporarily_unavailable",
         }
     }
@@ -226,6 +243,15 @@ impl OAuthCallback {
         // Tokens we do not keep are dropped, never revoked: revoking ends the
         // TikTok user's whole grant to our app, including a connection that
         // is already stored.
+        // TikTok's per-token user-info limit, kept on our side. Like our
+        // API, this fails closed: no count, no call.
+        if let Decision::Denied { .. } = self
+            .store
+            .rate_hit(&TIKTOK_USER_INFO, grant.open_id.as_ref(), now)
+            .await?
+        {
+            return Err(CallbackError::RateLimited);
+        }
         let info = self
             .tiktok
             .user_info(&grant.tokens.access)

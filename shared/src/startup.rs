@@ -3,6 +3,7 @@
 //! tests alike.
 
 use crate::{
+    accounts::Accounts,
     aws,
     config::{
         ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig, TableName,
@@ -52,6 +53,24 @@ pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
         token.sealer,
         token.tiktok,
         config.refresh,
+    ))
+}
+
+pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
+    let config = RefreshConfig::from_env(env)?;
+    let token =
+        TokenAdapters::build(env, &config.table, &config.token_key_id, &config.tiktok).await?;
+    let refresher = Refresher::new(
+        token.store.clone(),
+        token.sealer.clone(),
+        token.tiktok.clone(),
+        config.refresh,
+    );
+    Ok(Accounts::new(
+        token.store,
+        token.sealer,
+        token.tiktok,
+        refresher,
     ))
 }
 

@@ -21,6 +21,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::{
     account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId, due_shard, rfc3339},
     config::TableName,
+    ratelimit::{Decision, RateLimit},
     tokens::{OAuthState, SealedTokens},
 };
 
@@ -372,6 +373,152 @@ impl Store {
                 "DynamoDB UpdateItem (release)",
             ))?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// One rate-limit decision: a single conditional `UpdateItem` that adds
+    /// a hit unless the window's counter has reached `max`.
+    #[tracing::instrument(name = "store.rate_hit", skip_all, fields(scope = limit.scope))]
+    pub async fn rate_hit(
+        &self,
+        limit: &RateLimit,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        let window = limit.window(now);
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                s(format!("RATE#{}#{key}#{}", limit.scope, window.index)),
+            )
+            .key("sk", s("RATE"))
+            .update_expression("ADD hits :one SET #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(hits) OR hits < :max")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(i64::from(limit.max)))
+            .expression_attribute_values(":ttl", n(window.ends_at + 60))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match output {
+            Ok(output) => {
+                let hits = output
+                    .attributes
+                    .as_ref()
+                    .map(|a| get_n(a, "hits"))
+                    .transpose()?
+                    .unwrap_or(1);
+                Ok(Decision::Allowed {
+                    remaining: (i64::from(limit.max) - hits).max(0) as u32,
+                })
+            }
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Decision::Denied {
+                retry_after_seconds: limit.retry_after(now),
+            }),
+            Err(e) => Err(unavailable("DynamoDB UpdateItem (rate)")(e)),
+        }
+    }
+}
+
+/// Where a listing of one owner's accounts resumes: the index key of the
+/// last account returned, opaque to clients (base64url JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    owner: String,
+    connected_at: String,
+    pk: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let json = serde_json::json!([self.owner, self.connected_at, self.pk]).to_string();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// A cursor only resumes the listing it came from: `owner`'s.
+    pub fn decode(raw: &str, owner: &UserId) -> Option<Self> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()?;
+        let [o, c, pk]: [String; 3] = serde_json::from_slice(&bytes).ok()?;
+        let valid = o == owner.as_ref()
+            && pk
+                .strip_prefix("ACCOUNT#")
+                .is_some_and(|id| AccountId::parse(id).is_ok())
+            && DateTime::parse_from_rfc3339(&c).is_ok();
+        valid.then_some(Self {
+            owner: o,
+            connected_at: c,
+            pk,
+        })
+    }
+
+    fn key(&self) -> Item {
+        HashMap::from([
+            ("owner".to_owned(), s(&self.owner)),
+            ("connected_at".to_owned(), s(&self.connected_at)),
+            ("pk".to_owned(), s(&self.pk)),
+            ("sk".to_owned(), s("ACCOUNT")),
+        ])
+    }
+
+    fn from_key(key: &Item) -> Option<Self> {
+        Some(Self {
+            owner: opt_s(key, "owner")?.to_owned(),
+            connected_at: opt_s(key, "connected_at")?.to_owned(),
+            pk: opt_s(key, "pk")?.to_owned(),
+        })
+    }
+}
+
+pub struct AccountPage {
+    pub accounts: Vec<Account>,
+    pub next: Option<Cursor>,
+}
+
+impl Store {
+    /// One page of `owner`'s accounts, oldest connection first, through the
+    /// `by_owner` index: never a Scan.
+    #[tracing::instrument(name = "store.accounts_of", skip_all, fields(owner = %owner))]
+    pub async fn accounts_of(
+        &self,
+        owner: &UserId,
+        limit: i32,
+        start: Option<&Cursor>,
+    ) -> Result<AccountPage, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by_owner")
+            .key_condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner.as_ref()))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(Cursor::key))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (by_owner)"))?;
+        let accounts = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(account_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AccountPage {
+            accounts,
+            next: output
+                .last_evaluated_key
+                .as_ref()
+                .and_then(Cursor::from_key),
+        })
     }
 }
 

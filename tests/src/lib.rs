@@ -72,6 +72,7 @@ pub struct TestApp {
     pub start: OAuthStart,
     pub callback: OAuthCallback,
     pub refresher: Refresher,
+    pub accounts: shared::accounts::Accounts,
     browser: reqwest::Client,
 }
 
@@ -116,6 +117,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let refresher = shared::startup::token_refresh(&env)
         .await
         .expect("token-refresh builds");
+    let accounts = shared::startup::accounts_api(&env)
+        .await
+        .expect("accounts-api builds");
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -129,6 +133,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         start,
         callback,
         refresher,
+        accounts,
         browser,
     }
 }
@@ -163,6 +168,39 @@ impl TestApp {
             self.clients.dynamodb.clone(),
             &TableName::from_env(&self.env).expect("table"),
         )
+    }
+
+    /// A store that reaches the emulator through the fault proxy, as the
+    /// functions do (its calls are counted).
+    pub async fn proxied_store(&self) -> Store {
+        let sdk = shared::aws::load(&self.env).await;
+        Store::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &TableName::from_env(&self.env).expect("table"),
+        )
+    }
+
+    /// An accounts-api request as `user`, through the real handler.
+    pub async fn api(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        user: Option<&str>,
+        body: Option<&str>,
+    ) -> Response<Body> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let mut event = events::http_event(method, path, &query, user);
+        if let Some(body) = body {
+            event["body"] = serde_json::Value::String(body.to_owned());
+        }
+        accounts_api::handle(&self.accounts, events::request(&event))
+            .await
+            .expect("handler returns a response")
     }
 
     /// A TikTok client configured like the functions' (pointed at the sandbox).

@@ -9,7 +9,7 @@ use shared::{
     auth::caller,
     error::chain_line,
     http::{ApiError, json},
-    oauth::OAuthStart,
+    oauth::{OAuthStart, StartError},
 };
 
 #[derive(Serialize)]
@@ -26,9 +26,14 @@ pub async fn handle(app: &OAuthStart, request: Request) -> Result<Response<Body>
 
 async fn start(app: &OAuthStart, request: &Request) -> Result<Response<Body>, ApiError> {
     let user = caller(request)?;
-    let redirect = app.begin(&user, Utc::now()).await.map_err(|e| {
-        tracing::error!(error = %chain_line(&e), "oauth start failed");
-        ApiError::unavailable()
+    let redirect = app.begin(&user, Utc::now()).await.map_err(|e| match e {
+        StartError::RateLimited {
+            retry_after_seconds,
+        } => ApiError::rate_limited(retry_after_seconds),
+        StartError::Store(_) => {
+            tracing::error!(error = %chain_line(&e), "oauth start failed");
+            ApiError::unavailable()
+        }
     })?;
     Ok(json(
         StatusCode::OK,

@@ -26,3 +26,9 @@ pub async fn count_items(app: &TestApp, prefix: &str) -> usize {
         .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with(prefix)))
         .count()
 }
+
+/// Nothing of a connect is left: no account and no OAuth state (rate
+/// counters are expected).
+pub async fn no_account_or_state(app: &TestApp) -> bool {
+    count_items(app, "ACCOUNT#").await == 0 && count_items(app, "STATE#").await == 0
+}

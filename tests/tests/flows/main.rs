@@ -1,5 +1,6 @@
 //! Whole flows against the local emulator (moto) and the TikTok sandbox.
 
+mod accounts_api;
 mod helpers;
 mod leaks;
 mod oauth_callback;

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use shared::account::AccountStatus;
 use tiktok_sandbox::{Fault, FaultKind};
 
-use crate::helpers::{account, count_items, n, s};
+use crate::helpers::{account, count_items, n, no_account_or_state, s};
 
 const TOKEN_PATH: &str = "/v2/oauth/token/";
 
@@ -319,7 +319,7 @@ async fn access_denied_is_reported_and_writes_nothing() {
     assert_eq!(landed["reason"], "access_denied");
     assert_eq!(app.sandbox.calls(TOKEN_PATH), 0);
     assert!(
-        app.all_items().await.is_empty(),
+        no_account_or_state(&app).await,
         "no account, and the state is consumed"
     );
 }
@@ -343,7 +343,7 @@ async fn a_failed_token_exchange_leaves_no_partial_account() {
         });
         let landed = app.connect("alice", "tt-user-1").await;
         assert_eq!(landed["reason"], "token_exchange_failed", "{kind:?}");
-        assert!(app.all_items().await.is_empty(), "{kind:?} left an item");
+        assert!(no_account_or_state(&app).await, "{kind:?} left an item");
     }
 }
 
@@ -365,7 +365,7 @@ async fn a_code_tiktok_refuses_leaves_no_partial_account() {
         query_of(&location(&response))["reason"],
         "token_exchange_failed"
     );
-    assert!(app.all_items().await.is_empty());
+    assert!(no_account_or_state(&app).await);
 }
 
 #[tokio::test]
@@ -379,5 +379,5 @@ async fn a_failed_profile_fetch_leaves_no_partial_account() {
     });
     let landed = app.connect("alice", "tt-user-1").await;
     assert_eq!(landed["reason"], "profile_fetch_failed");
-    assert!(app.all_items().await.is_empty());
+    assert!(no_account_or_state(&app).await);
 }

@@ -95,4 +95,13 @@ async fn the_sample_events_drive_the_functions() {
         flows::query_of(&flows::location(&callback))["reason"],
         "invalid_state"
     );
+
+    let list = accounts_api::handle(
+        &app.accounts,
+        events::request(&sample_event("accounts-api-list.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(list.status(), 200, "{}", body_text(&list));
+    assert!(body_text(&list).contains(r#""accounts":[]"#));
 }
