@@ -29,6 +29,19 @@ async fn stored_refresh_token(app: &TestApp, id: &AccountId) -> String {
     tokens.refresh.expose().to_owned()
 }
 
+/// The accounts whose items hold a lease (read only).
+async fn leased(app: &TestApp, ids: &[AccountId]) -> Vec<AccountId> {
+    let mut leased = Vec::new();
+    for id in ids {
+        if let Some(item) = app.account_item(id.as_ref()).await
+            && item.contains_key("lease_owner")
+        {
+            leased.push(id.clone());
+        }
+    }
+    leased
+}
+
 async fn assert_refreshed_once(app: &TestApp, ids: &[AccountId]) {
     for id in ids {
         assert_eq!(app.sandbox.rotations(id.as_ref()), 1, "{id} rotations");
@@ -235,40 +248,40 @@ async fn invalid_grant_after_another_writer_rotated_the_token_does_not_flag() {
 async fn a_sweep_killed_mid_way_is_finished_by_the_next_sweep_after_lease_expiry() {
     let app = spawn_app().await;
     let ids = app.seed_due_accounts("killed", 40, "alice").await;
-    // Leases land, then the Lambda dies before TikTok is called.
-    app.aws.delay("DynamoDB.UpdateItem", Duration::from_secs(3));
+    // Leases land, then the Lambda dies before TikTok is called: the
+    // emulator's answers to the lease writes are held back, and the sweep is
+    // killed as soon as the first lease is in the table.
+    app.aws
+        .delay("DynamoDB.UpdateItem", Duration::from_secs(20));
     let doomed = {
         let refresher = app.refresher.clone();
         tokio::spawn(async move { refresher.run(sweep()).await })
     };
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    doomed.abort();
-    app.aws.clear_faults();
-    let mut leased = Vec::new();
-    for id in &ids {
-        if app
-            .account_item(id.as_ref())
-            .await
-            .unwrap()
-            .contains_key("lease_owner")
-        {
-            leased.push(id.clone());
+    for _ in 0..100 {
+        if !leased(&app, &ids).await.is_empty() {
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!leased.is_empty(), "the killed sweep held leases");
+    doomed.abort();
+    // Lease writes already sent still reach the emulator; let them land.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    app.aws.clear_faults();
+    let held = leased(&app, &ids).await;
+    assert!(!held.is_empty(), "the killed sweep held leases");
     assert_eq!(app.sandbox.calls(TOKEN_PATH), 0);
 
     // While the dead sweep's leases are live, nobody else touches them.
     let second = app.refresher.run(sweep()).await;
     assert_eq!(
         second.refreshed as usize,
-        ids.len() - leased.len(),
+        ids.len() - held.len(),
         "{second:?}"
     );
-    assert_eq!(second.skipped as usize, leased.len());
+    assert_eq!(second.skipped as usize, held.len());
 
     // The leases expire (time passes: set lease_until in the past).
-    for id in &leased {
+    for id in &held {
         app.set_number(
             &format!("ACCOUNT#{id}"),
             "ACCOUNT",
@@ -278,7 +291,7 @@ async fn a_sweep_killed_mid_way_is_finished_by_the_next_sweep_after_lease_expiry
         .await;
     }
     let third = app.refresher.run(sweep()).await;
-    assert_eq!(third.refreshed as usize, leased.len(), "{third:?}");
+    assert_eq!(third.refreshed as usize, held.len(), "{third:?}");
     assert_eq!(app.sandbox.invalid_grants(), 0);
     assert_refreshed_once(&app, &ids).await;
 }
