@@ -41,6 +41,16 @@ start_moto() {
   echo started
 }
 
+# start_private_moto PORT NAME: starts a fresh atomic moto of its own on PORT
+# (for benchmarks), stopped when the calling script exits.
+start_private_moto() {
+  nohup "$venv/bin/python" "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$1" \
+    > "$state_dir/$2-moto.log" 2>&1 &
+  private_moto_pid=$!
+  trap 'kill $private_moto_pid 2>/dev/null || true' EXIT
+  wait_for "http://127.0.0.1:$1/moto-api/" "moto server"
+}
+
 # stop PIDFILE: stops the process recorded in PIDFILE, if any.
 stop() {
   if [ -f "$1" ]; then

@@ -32,6 +32,17 @@ pub fn aws_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
+/// The AWS part of a function's environment, pointed at the emulator at
+/// `endpoint` with its test credentials.
+pub fn emulator_env(endpoint: &str) -> Env {
+    Env::from_pairs([
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ])
+}
+
 pub const REDIRECT_URI: &str = "https://api.example.test/oauth/tiktok/callback";
 pub const RETURN_URL: &str = "https://app.example.test/accounts";
 
@@ -43,11 +54,8 @@ pub fn base_env(
     sandbox: &RunningSandbox,
     sandbox_config: &SandboxConfig,
 ) -> Env {
-    Env::from_pairs([
-        ("AWS_ENDPOINT_URL", aws_url.to_owned()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+    let mut env = emulator_env(aws_url);
+    for (k, v) in [
         ("TABLE_NAME", p.table.clone()),
         ("TOKEN_KEY_ID", p.key_id.clone()),
         ("UPLOAD_BUCKET", p.bucket.clone()),
@@ -59,7 +67,10 @@ pub fn base_env(
         ("OAUTH_REDIRECT_URI", REDIRECT_URI.into()),
         ("APP_RETURN_URL", RETURN_URL.into()),
         ("REFRESH_BACKOFF_MS", "10".into()),
-    ])
+    ] {
+        env.set(k, v);
+    }
+    env
 }
 
 pub struct TestApp {
@@ -82,12 +93,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with a chance to change the functions' environment.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
-    let admin_env = Env::from_pairs([
-        ("AWS_ENDPOINT_URL", aws_endpoint()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-    ]);
+    let admin_env = emulator_env(&aws_endpoint());
     let sdk = shared::aws::load(&admin_env).await;
     let clients = Clients::new(&sdk);
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());

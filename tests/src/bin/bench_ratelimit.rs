@@ -11,7 +11,7 @@ use chrono::Utc;
 use flows::{Clients, aws_endpoint, aws_proxy::AwsProxy, provision};
 use futures::{StreamExt, stream};
 use shared::{
-    config::{Env, TableName},
+    config::TableName,
     ratelimit::{Decision, RateLimit},
     store::Store,
 };
@@ -23,12 +23,7 @@ async fn main() -> anyhow::Result<()> {
         [] => 2000,
         _ => anyhow::bail!("usage: bench-ratelimit [--decisions N]"),
     };
-    let mut env = Env::from_pairs([
-        ("AWS_ENDPOINT_URL", aws_endpoint()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-    ]);
+    let mut env = flows::emulator_env(&aws_endpoint());
     let clients = Clients::new(&shared::aws::load(&env).await);
     let prefix = format!("rl{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let p = provision::provision(&clients, &prefix).await?;

@@ -20,7 +20,7 @@ use flows::{Clients, aws_endpoint, aws_proxy::AwsProxy, provision};
 use futures::{StreamExt, stream};
 use shared::{
     account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
-    config::{Env, TableName},
+    config::TableName,
     refresh::{Command, Outcome},
     store::Store,
     tokens::{AccessToken, KmsSealer, RefreshToken, TokenSet},
@@ -110,12 +110,7 @@ fn start_sandbox(client_key: &str, client_secret: &str) -> anyhow::Result<Sandbo
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let http = reqwest::Client::new();
-    let admin = Env::from_pairs([
-        ("AWS_ENDPOINT_URL", aws_endpoint()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-    ]);
+    let admin = flows::emulator_env(&aws_endpoint());
     let clients = Clients::new(&shared::aws::load(&admin).await);
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let p = provision::provision(&clients, &prefix).await?;
