@@ -252,29 +252,39 @@ impl OAuthStartConfig {
     }
 }
 
-/// oauth-callback's configuration.
+/// What every function that handles tokens needs: the table, the KMS key
+/// and the TikTok app.
 #[derive(Clone, Debug)]
-pub struct OAuthCallbackConfig {
+pub struct TokenConfig {
     pub table: TableName,
     pub token_key_id: String,
     pub tiktok: TikTokSettings,
+}
+
+impl TokenConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableName::from_env(env)?,
+            token_key_id: env.required("TOKEN_KEY_ID")?.trim().to_owned(),
+            tiktok: TikTokSettings::from_env(env)?,
+        })
+    }
+}
+
+/// oauth-callback's configuration.
+#[derive(Clone, Debug)]
+pub struct OAuthCallbackConfig {
+    pub token: TokenConfig,
     pub redirect_uri: Url,
     pub return_url: Url,
 }
 
 impl OAuthCallbackConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let table = TableName::from_env(env)?;
-        let token_key_id = env.required("TOKEN_KEY_ID")?.trim().to_owned();
-        let tiktok = TikTokSettings::from_env(env)?;
-        let redirect_uri = redirect_uri(env)?;
-        let return_url = env.url("APP_RETURN_URL", None)?;
         Ok(Self {
-            table,
-            token_key_id,
-            tiktok,
-            redirect_uri,
-            return_url,
+            token: TokenConfig::from_env(env)?,
+            redirect_uri: redirect_uri(env)?,
+            return_url: env.url("APP_RETURN_URL", None)?,
         })
     }
 }
@@ -282,17 +292,13 @@ impl OAuthCallbackConfig {
 /// token-refresh's configuration.
 #[derive(Clone, Debug)]
 pub struct RefreshConfig {
-    pub table: TableName,
-    pub token_key_id: String,
-    pub tiktok: TikTokSettings,
+    pub token: TokenConfig,
     pub refresh: RefreshSettings,
 }
 
 impl RefreshConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let table = TableName::from_env(env)?;
-        let token_key_id = env.required("TOKEN_KEY_ID")?.trim().to_owned();
-        let tiktok = TikTokSettings::from_env(env)?;
+        let token = TokenConfig::from_env(env)?;
         let defaults = RefreshSettings::default();
         let refresh = RefreshSettings {
             concurrency: env.number("REFRESH_CONCURRENCY", defaults.concurrency as u64, (1, 256))?
@@ -320,7 +326,7 @@ impl RefreshConfig {
         };
         // The lease must outlive the worst-case refresh: every TikTok attempt
         // timing out after the longest backoff, plus a minute for the rest.
-        let worst = (tiktok.timeout + Duration::from_secs(10)) * refresh.tiktok_attempts
+        let worst = (token.tiktok.timeout + Duration::from_secs(10)) * refresh.tiktok_attempts
             + Duration::from_secs(60);
         if refresh.lease < worst {
             return Err(ConfigError::Malformed {
@@ -331,12 +337,7 @@ impl RefreshConfig {
                 ),
             });
         }
-        Ok(Self {
-            table,
-            token_key_id,
-            tiktok,
-            refresh,
-        })
+        Ok(Self { token, refresh })
     }
 }
 
@@ -366,10 +367,10 @@ mod tests {
         assert_eq!(start.state_ttl, Duration::from_secs(600));
         let callback = OAuthCallbackConfig::from_env(&full()).unwrap();
         assert_eq!(
-            callback.tiktok.api_base_url.as_str(),
+            callback.token.tiktok.api_base_url.as_str(),
             "https://open.tiktokapis.com/"
         );
-        assert_eq!(callback.tiktok.timeout, Duration::from_secs(10));
+        assert_eq!(callback.token.tiktok.timeout, Duration::from_secs(10));
     }
 
     #[test]

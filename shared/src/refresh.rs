@@ -8,7 +8,7 @@
 //! two sweeps from spending the same refresh token (TikTok rotates it
 //! strictly: the second would get `invalid_grant`).
 
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, stream};
@@ -202,10 +202,6 @@ impl Refresher {
             tiktok,
             settings,
         }
-    }
-
-    pub fn settings(&self) -> &RefreshSettings {
-        &self.settings
     }
 
     /// Runs a command. Each run has its own lease owner id.
@@ -590,17 +586,6 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let capped = exp.min(Duration::from_secs(10));
     let half = capped / 2;
     half + half.mul_f64(rand::random::<f64>())
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refreshed => f.write_str("refreshed"),
-            Self::Skipped => f.write_str("skipped"),
-            Self::Failed(e) => write!(f, "failed: {e}"),
-            Self::ReauthRequired(r) => write!(f, "reauth_required: {r}"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,7 @@
 use crate::{
     accounts::Accounts,
     aws,
-    config::{
-        ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig, TableName,
-        TikTokSettings,
-    },
+    config::{ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig, TokenConfig},
     oauth::{OAuthCallback, OAuthStart},
     refresh::Refresher,
     store::Store,
@@ -33,8 +30,7 @@ pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
 
 pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
     let config = OAuthCallbackConfig::from_env(env)?;
-    let token =
-        TokenAdapters::build(env, &config.table, &config.token_key_id, &config.tiktok).await?;
+    let token = TokenAdapters::build(env, &config.token).await?;
     Ok(OAuthCallback::new(
         token.store,
         token.sealer,
@@ -46,8 +42,7 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
 
 pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
     let config = RefreshConfig::from_env(env)?;
-    let token =
-        TokenAdapters::build(env, &config.table, &config.token_key_id, &config.tiktok).await?;
+    let token = TokenAdapters::build(env, &config.token).await?;
     Ok(Refresher::new(
         token.store,
         token.sealer,
@@ -58,8 +53,7 @@ pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
 
 pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
     let config = RefreshConfig::from_env(env)?;
-    let token =
-        TokenAdapters::build(env, &config.table, &config.token_key_id, &config.tiktok).await?;
+    let token = TokenAdapters::build(env, &config.token).await?;
     let refresher = Refresher::new(
         token.store.clone(),
         token.sealer.clone(),
@@ -83,18 +77,13 @@ struct TokenAdapters {
 }
 
 impl TokenAdapters {
-    async fn build(
-        env: &Env,
-        table: &TableName,
-        key_id: &str,
-        tiktok: &TikTokSettings,
-    ) -> Result<Self, StartupError> {
-        let http = http_client(tiktok)?;
+    async fn build(env: &Env, config: &TokenConfig) -> Result<Self, StartupError> {
+        let http = http_client(&config.tiktok)?;
         let sdk = aws::load(env).await;
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-            sealer: KmsSealer::new(aws_sdk_kms::Client::new(&sdk), key_id),
-            tiktok: TikTokClient::new(http, tiktok),
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
+            sealer: KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id.clone()),
+            tiktok: TikTokClient::new(http, &config.tiktok),
         })
     }
 }
