@@ -213,6 +213,18 @@ impl Account {
         Some(due_at(issued, self.access_expires_at).min(self.refresh_expires_at))
     }
 
+    /// The account with its tokens erased and marked `disconnected`, as the
+    /// next version (write it with a compare-and-swap on the current one).
+    pub fn disconnected(self) -> Account {
+        Account {
+            status: AccountStatus::Disconnected,
+            sealed_tokens: None,
+            last_error: None,
+            token_version: self.token_version + 1,
+            ..self
+        }
+    }
+
     pub fn view(&self) -> AccountView {
         AccountView {
             account_id: self.id.to_string(),

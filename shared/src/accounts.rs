@@ -187,13 +187,7 @@ impl Accounts {
                 }
             }
             let expected = account.token_version;
-            let disconnected = Account {
-                status: AccountStatus::Disconnected,
-                sealed_tokens: None,
-                last_error: None,
-                token_version: expected + 1,
-                ..account
-            };
+            let disconnected = account.disconnected();
             match self.store.put_account(&disconnected, Some(expected)).await {
                 Ok(()) => {
                     tracing::info!("account disconnected");

@@ -34,3 +34,13 @@ pub async fn load(env: &Env) -> SdkConfig {
     }
     loader.load().await
 }
+
+/// An S3 client. Against an emulator (`AWS_ENDPOINT_URL` set) it uses
+/// path-style addressing, as emulators serve buckets under one host; against
+/// AWS the default virtual-hosted style.
+pub fn s3_client(sdk: &SdkConfig, env: &Env) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(env.get("AWS_ENDPOINT_URL").is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

@@ -8,7 +8,15 @@ use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
-use crate::{account::Scopes, refresh::RefreshSettings, tokens::ClientSecret};
+use crate::{
+    account::Scopes,
+    publish::PublishSettings,
+    refresh::RefreshSettings,
+    tokens::ClientSecret,
+    upload::{DEFAULT_MAX_UPLOAD_BYTES, MIN_UPLOAD_BYTES},
+    uploads::UploadSettings,
+    webhook::WebhookSettings,
+};
 
 /// A snapshot of environment variables. Tests build one from pairs instead of
 /// touching the process environment.
@@ -338,6 +346,130 @@ impl RefreshConfig {
             });
         }
         Ok(Self { token, refresh })
+    }
+}
+
+/// The S3 bucket uploads go to.
+fn upload_bucket(env: &Env) -> Result<String, ConfigError> {
+    let name = env.required("UPLOAD_BUCKET")?.trim();
+    let valid = (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'));
+    if !valid {
+        return Err(ConfigError::Malformed {
+            name: "UPLOAD_BUCKET",
+            reason: "expected an S3 bucket name (3-63 of a-z, 0-9, '-', '.')".into(),
+        });
+    }
+    Ok(name.to_owned())
+}
+
+/// upload-presign's configuration.
+#[derive(Clone, Debug)]
+pub struct UploadPresignConfig {
+    pub table: TableName,
+    pub bucket: String,
+    pub uploads: UploadSettings,
+}
+
+impl UploadPresignConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableName::from_env(env)?,
+            bucket: upload_bucket(env)?,
+            uploads: UploadSettings {
+                max_bytes: env.number(
+                    "UPLOAD_MAX_BYTES",
+                    DEFAULT_MAX_UPLOAD_BYTES,
+                    (MIN_UPLOAD_BYTES, MAX_UPLOAD_BYTES_LIMIT),
+                )?,
+                url_ttl: env.seconds("UPLOAD_URL_TTL_SECONDS", 900, (60, 3600))?,
+            },
+        })
+    }
+}
+
+/// The largest `UPLOAD_MAX_BYTES` allowed: TikTok's 4 GB, read as binary.
+pub const MAX_UPLOAD_BYTES_LIMIT: u64 = 4_294_967_296;
+
+/// upload-publish's configuration.
+#[derive(Clone, Debug)]
+pub struct PublishConfig {
+    pub token: TokenConfig,
+    pub bucket: String,
+    pub queue_url: Url,
+    pub publish: PublishSettings,
+}
+
+impl PublishConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = PublishSettings::default();
+        let publish = PublishSettings {
+            lease: env.seconds(
+                "PUBLISH_LEASE_SECONDS",
+                defaults.lease.as_secs(),
+                (901, 3600),
+            )?,
+            chunk_attempts: env.number(
+                "PUBLISH_CHUNK_ATTEMPTS",
+                u64::from(defaults.chunk_attempts),
+                (1, 10),
+            )? as u32,
+            backoff: Duration::from_millis(env.number(
+                "PUBLISH_BACKOFF_MS",
+                defaults.backoff.as_millis() as u64,
+                (1, 10_000),
+            )?),
+            max_attempts: env.number(
+                "PUBLISH_MAX_ATTEMPTS",
+                u64::from(defaults.max_attempts),
+                (1, 1000),
+            )? as u32,
+            max_defer: env.seconds(
+                "PUBLISH_MAX_DEFER_SECONDS",
+                defaults.max_defer.as_secs(),
+                (0, 900),
+            )?,
+            status_check_delay: env.seconds(
+                "PUBLISH_STATUS_CHECK_SECONDS",
+                defaults.status_check_delay.as_secs(),
+                (0, 900),
+            )?,
+            max_status_checks: env.number(
+                "PUBLISH_MAX_STATUS_CHECKS",
+                u64::from(defaults.max_status_checks),
+                (0, 1000),
+            )? as u32,
+            ..defaults
+        };
+        Ok(Self {
+            token: TokenConfig::from_env(env)?,
+            bucket: upload_bucket(env)?,
+            queue_url: env.url("PUBLISH_QUEUE_URL", None)?,
+            publish,
+        })
+    }
+}
+
+/// tiktok-webhook's configuration.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub table: TableName,
+    pub webhook: WebhookSettings,
+}
+
+impl WebhookConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let tiktok = TikTokSettings::from_env(env)?;
+        Ok(Self {
+            table: TableName::from_env(env)?,
+            webhook: WebhookSettings {
+                client_key: tiktok.client_key,
+                client_secret: tiktok.client_secret,
+                tolerance: env.seconds("WEBHOOK_TOLERANCE_SECONDS", 300, (30, 3600))?,
+            },
+        })
     }
 }
 

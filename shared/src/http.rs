@@ -122,6 +122,36 @@ impl From<crate::accounts::AccountsError> for ApiError {
     }
 }
 
+impl From<crate::uploads::UploadsError> for ApiError {
+    fn from(e: crate::uploads::UploadsError) -> Self {
+        use crate::uploads::UploadsError as E;
+        match e {
+            E::NotFound => Self::not_found(),
+            E::AccountNotActive(status) => Self::new(
+                StatusCode::CONFLICT,
+                "account_not_active",
+                format!("the account is {}; connect it again", status.as_str()),
+            ),
+            E::ScopeMissing(scope) => Self::new(
+                StatusCode::CONFLICT,
+                "scope_not_granted",
+                format!("the account did not grant {scope}; connect it again with that scope"),
+            ),
+            E::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Self::rate_limited(retry_after_seconds),
+            E::Unavailable(_) => Self::unavailable(),
+        }
+    }
+}
+
+impl From<crate::upload::InvalidUpload> for ApiError {
+    fn from(e: crate::upload::InvalidUpload) -> Self {
+        Self::bad_request(e.code(), e.to_string())
+    }
+}
+
 impl ApiError {
     /// 429 with `Retry-After`.
     pub fn rate_limited(retry_after_seconds: u64) -> Self {

@@ -43,6 +43,7 @@ pub const FORCED_REFRESHES_PER_ACCOUNT: RateLimit = RateLimit {
 /// side so we never provoke TikTok's 429. Keyed by account: an account has
 /// one live access token at a time.
 pub const TIKTOK_VIDEO_INIT: RateLimit = RateLimit::per_minute("tiktok-video-init", 6);
+pub const TIKTOK_INBOX_INIT: RateLimit = RateLimit::per_minute("tiktok-inbox-init", 6);
 pub const TIKTOK_CREATOR_INFO: RateLimit = RateLimit::per_minute("tiktok-creator-info", 20);
 pub const TIKTOK_STATUS_FETCH: RateLimit = RateLimit::per_minute("tiktok-status-fetch", 30);
 pub const TIKTOK_USER_INFO: RateLimit = RateLimit::per_minute("tiktok-user-info", 600);

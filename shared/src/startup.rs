@@ -5,12 +5,20 @@
 use crate::{
     accounts::Accounts,
     aws,
-    config::{ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, RefreshConfig, TokenConfig},
+    bucket::UploadBucket,
+    config::{
+        ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig,
+        TokenConfig, UploadPresignConfig, WebhookConfig,
+    },
     oauth::{OAuthCallback, OAuthStart},
+    publish::Publisher,
+    queue::PublishQueue,
     refresh::Refresher,
     store::Store,
-    tiktok::{TikTokClient, http_client},
+    tiktok::{TikTokClient, http_client, posting::MediaTransfer},
     tokens::KmsSealer,
+    uploads::Uploads,
+    webhook::Webhooks,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +76,48 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
     ))
 }
 
+pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
+    let config = UploadPresignConfig::from_env(env)?;
+    let sdk = aws::load(env).await;
+    Ok(Uploads::new(
+        Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
+        UploadBucket::new(aws::s3_client(&sdk, env), config.bucket),
+        config.uploads,
+    ))
+}
+
+pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
+    let config = PublishConfig::from_env(env)?;
+    let token = TokenAdapters::build(env, &config.token).await?;
+    let sdk = &token.sdk;
+    let transfer = MediaTransfer::new(config.publish.transfer_read_timeout)?;
+    Ok(Publisher::new(
+        token.store,
+        token.sealer,
+        token.tiktok,
+        transfer,
+        UploadBucket::new(aws::s3_client(sdk, env), config.bucket),
+        PublishQueue::new(aws_sdk_sqs::Client::new(sdk), config.queue_url.as_str()),
+        config.publish,
+    ))
+}
+
+pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
+    let config = WebhookConfig::from_env(env)?;
+    let sdk = aws::load(env).await;
+    Ok(Webhooks::new(
+        Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
+        config.webhook,
+    ))
+}
+
 /// The adapters of every function that handles tokens, built once at cold
 /// start: the store, the KMS sealer and the TikTok client.
 struct TokenAdapters {
     store: Store,
     sealer: KmsSealer,
     tiktok: TikTokClient,
+    sdk: aws_config::SdkConfig,
 }
 
 impl TokenAdapters {
@@ -84,6 +128,7 @@ impl TokenAdapters {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
             sealer: KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id.clone()),
             tiktok: TikTokClient::new(http, &config.tiktok),
+            sdk,
         })
     }
 }

@@ -11,6 +11,10 @@
 
 use std::{collections::HashMap, fmt};
 
+mod uploads;
+
+pub use uploads::{EventClaim, upload_from_item, upload_to_item};
+
 use aws_sdk_dynamodb::{
     error::{ProvideErrorMetadata, SdkError},
     primitives::Blob,

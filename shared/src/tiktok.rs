@@ -7,6 +7,8 @@
 //! [`TikTokError`]. Clients must not trust HTTP status alone: a non-empty
 //! `error` is a failure whatever the status.
 
+pub mod posting;
+
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};

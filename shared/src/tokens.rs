@@ -77,6 +77,17 @@ secret_string!(
     OAuthState
 );
 
+secret_string!(
+    /// TikTok's `upload_url`: its `upload_token` is the credential for the
+    /// media transfer, so it is handled like a token.
+    UploadUrl
+);
+secret_string!(
+    /// A presigned S3 PUT URL: whoever holds it may write the object until
+    /// it expires. It goes to the caller and nowhere else.
+    PresignedUrl
+);
+
 impl OAuthState {
     /// A fresh state: 32 bytes from the OS-seeded CSPRNG, base64url.
     pub fn generate() -> Self {

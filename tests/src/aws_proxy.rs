@@ -180,8 +180,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let body = answer.bytes().await.unwrap_or_default();
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
+    // A HEAD answer's Content-Length describes the object, not this body.
+    let head = parts.method == axum::http::Method::HEAD;
     for (name, value) in &headers {
-        if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+        let keep = match name.as_str() {
+            "content-length" => head,
+            "transfer-encoding" | "connection" => false,
+            _ => true,
+        };
+        if keep {
             response.headers_mut().insert(name, value.clone());
         }
     }

@@ -1,11 +1,12 @@
 //! The test harness: `spawn_app` gives each test its own table, KMS key,
-//! bucket and TikTok sandbox on the local emulator, and builds the functions
+//! bucket, publish queue and TikTok sandbox on the local emulator, and builds the functions
 //! through the same `shared::startup` as their `main.rs`.
 
 pub mod aws_proxy;
 pub mod events;
 pub mod logs;
 pub mod provision;
+pub mod publishing;
 pub mod template;
 
 use std::collections::HashMap;
@@ -67,6 +68,11 @@ pub fn base_env(
         ("OAUTH_REDIRECT_URI", REDIRECT_URI.into()),
         ("APP_RETURN_URL", RETURN_URL.into()),
         ("REFRESH_BACKOFF_MS", "10".into()),
+        ("PUBLISH_QUEUE_URL", p.queue_url.clone()),
+        ("PUBLISH_BACKOFF_MS", "10".into()),
+        // Follow-ups become visible at once, so tests need not wait.
+        ("PUBLISH_MAX_DEFER_SECONDS", "0".into()),
+        ("PUBLISH_STATUS_CHECK_SECONDS", "0".into()),
     ] {
         env.set(k, v);
     }
@@ -84,6 +90,9 @@ pub struct TestApp {
     pub callback: OAuthCallback,
     pub refresher: Refresher,
     pub accounts: shared::accounts::Accounts,
+    pub uploads: shared::uploads::Uploads,
+    pub publisher: shared::publish::Publisher,
+    pub webhooks: shared::webhook::Webhooks,
     browser: reqwest::Client,
 }
 
@@ -126,6 +135,15 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let accounts = shared::startup::accounts_api(&env)
         .await
         .expect("accounts-api builds");
+    let uploads = shared::startup::upload_presign(&env)
+        .await
+        .expect("upload-presign builds");
+    let publisher = shared::startup::upload_publish(&env)
+        .await
+        .expect("upload-publish builds");
+    let webhooks = shared::startup::tiktok_webhook(&env)
+        .await
+        .expect("tiktok-webhook builds");
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -140,6 +158,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         callback,
         refresher,
         accounts,
+        uploads,
+        publisher,
+        webhooks,
         browser,
     }
 }

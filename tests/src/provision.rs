@@ -1,5 +1,6 @@
-//! Creates the table, the KMS key and the bucket on an emulator, exactly as
-//! `template.yaml` defines them.
+//! Creates the table, the KMS key, the bucket, the publish queue (with its
+//! dead-letter queue) and the bucket's notification to it on an emulator,
+//! exactly as `template.yaml` defines them.
 
 use anyhow::{Context, anyhow};
 use aws_sdk_dynamodb::types::{
@@ -14,7 +15,7 @@ use aws_sdk_s3::types::{
 };
 use serde_yaml::Value;
 
-use crate::template::{properties_of, resources, seq_at, str_at, template_path};
+use crate::template::{properties_named, properties_of, resources, seq_at, str_at, template_path};
 
 /// What was created.
 #[derive(Debug, Clone)]
@@ -23,12 +24,15 @@ pub struct Provisioned {
     pub key_id: String,
     pub key_alias: String,
     pub bucket: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
 }
 
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub kms: aws_sdk_kms::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl Clients {
@@ -41,6 +45,7 @@ impl Clients {
                     .force_path_style(true)
                     .build(),
             ),
+            sqs: aws_sdk_sqs::Client::new(sdk),
         }
     }
 }
@@ -61,18 +66,28 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         prefix,
     )
     .await?;
+    let (queue_url, dead_letter_queue_url, queue_arn) =
+        create_publish_queues(&clients.sqs, &resources, prefix).await?;
     let bucket = format!("{prefix}-uploads").to_lowercase();
-    create_bucket(
-        &clients.s3,
-        &properties_of(&resources, "AWS::S3::Bucket")?,
-        &bucket,
-    )
-    .await?;
+    let bucket_props = properties_of(&resources, "AWS::S3::Bucket")?;
+    create_bucket(&clients.s3, &bucket_props, &bucket).await?;
+    notify_queue(&clients.s3, &bucket_props, &bucket, &queue_arn).await?;
+    // S3 announces a new notification with an `s3:TestEvent` message, which
+    // upload-publish ignores; drop it so tests count only their own.
+    clients
+        .sqs
+        .purge_queue()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .context("PurgeQueue")?;
     Ok(Provisioned {
         table,
         key_id,
         key_alias,
         bucket,
+        queue_url,
+        dead_letter_queue_url,
     })
 }
 
@@ -255,5 +270,138 @@ async fn create_bucket(
             .await
             .context("PutBucketEncryption")?;
     }
+    Ok(())
+}
+
+fn number_text(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// `PublishQueue` and `PublishDeadLetterQueue`, with the template's
+/// timeouts, retention and redrive. Returns the queue URL, the dead-letter
+/// queue URL and the queue ARN.
+async fn create_publish_queues(
+    client: &aws_sdk_sqs::Client,
+    resources: &serde_yaml::Mapping,
+    prefix: &str,
+) -> anyhow::Result<(String, String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let arn_of = |url: String| async move {
+        let attrs = client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(A::QueueArn)
+            .send()
+            .await
+            .context("GetQueueAttributes")?;
+        let arn = attrs
+            .attributes
+            .and_then(|a| a.get(&A::QueueArn).cloned())
+            .ok_or_else(|| anyhow!("queue without an ARN"))?;
+        anyhow::Ok((url, arn))
+    };
+    let dlq_props = properties_named(resources, "PublishDeadLetterQueue")?;
+    let mut request = client
+        .create_queue()
+        .queue_name(format!("{prefix}-publish-dlq"));
+    if let Some(retention) = number_text(&dlq_props, "MessageRetentionPeriod") {
+        request = request.attributes(A::MessageRetentionPeriod, retention);
+    }
+    let dlq_url = request
+        .send()
+        .await
+        .context("CreateQueue (dead letters)")?
+        .queue_url
+        .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
+    let (dlq_url, dlq_arn) = arn_of(dlq_url).await?;
+
+    let props = properties_named(resources, "PublishQueue")?;
+    let mut request = client
+        .create_queue()
+        .queue_name(format!("{prefix}-publish"));
+    for (key, attribute) in [
+        ("VisibilityTimeout", A::VisibilityTimeout),
+        ("MessageRetentionPeriod", A::MessageRetentionPeriod),
+    ] {
+        if let Some(value) = number_text(&props, key) {
+            request = request.attributes(attribute, value);
+        }
+    }
+    if let Some(redrive) = props.get("RedrivePolicy") {
+        let max = number_text(redrive, "maxReceiveCount")
+            .ok_or_else(|| anyhow!("RedrivePolicy without maxReceiveCount"))?;
+        request = request.attributes(
+            A::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max}).to_string(),
+        );
+    }
+    let url = request
+        .send()
+        .await
+        .context("CreateQueue (publish)")?
+        .queue_url
+        .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
+    let (url, arn) = arn_of(url).await?;
+    Ok((url, dlq_url, arn))
+}
+
+/// The bucket's `NotificationConfiguration` queue rules, pointed at `queue_arn`.
+async fn notify_queue(
+    client: &aws_sdk_s3::Client,
+    props: &Value,
+    bucket: &str,
+    queue_arn: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    let rules = props
+        .get("NotificationConfiguration")
+        .map(|n| seq_at(n, "QueueConfigurations"))
+        .transpose()?
+        .cloned()
+        .unwrap_or_default();
+    let mut configuration = NotificationConfiguration::builder();
+    for rule in &rules {
+        let mut key_filter = S3KeyFilter::builder();
+        if let Some(filters) = rule
+            .get("Filter")
+            .and_then(|f| f.get("S3Key"))
+            .and_then(|k| k.get("Rules"))
+            .and_then(Value::as_sequence)
+        {
+            for f in filters {
+                key_filter = key_filter.filter_rules(
+                    FilterRule::builder()
+                        .name(FilterRuleName::from(str_at(f, "Name")?))
+                        .value(str_at(f, "Value")?)
+                        .build(),
+                );
+            }
+        }
+        configuration = configuration.queue_configurations(
+            QueueConfiguration::builder()
+                .queue_arn(queue_arn)
+                .events(Event::from(str_at(rule, "Event")?))
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(key_filter.build())
+                        .build(),
+                )
+                .build()?,
+        );
+    }
+    client
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(configuration.build())
+        .send()
+        .await
+        .context("PutBucketNotificationConfiguration")?;
     Ok(())
 }

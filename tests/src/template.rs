@@ -52,3 +52,15 @@ pub fn seq_at<'a>(value: &'a Value, key: &str) -> anyhow::Result<&'a Vec<Value>>
         .and_then(Value::as_sequence)
         .ok_or_else(|| anyhow!("missing list {key}"))
 }
+
+/// The properties of the resource named `logical_id`.
+pub fn properties_named(
+    resources: &serde_yaml::Mapping,
+    logical_id: &str,
+) -> anyhow::Result<Value> {
+    resources
+        .get(logical_id)
+        .and_then(|r| r.get("Properties"))
+        .cloned()
+        .ok_or_else(|| anyhow!("no {logical_id} with Properties in template.yaml"))
+}

@@ -8,25 +8,36 @@ use std::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Query, Request, State as AxumState},
+    extract::{DefaultBodyLimit, Query, Request, State as AxumState},
     http::{HeaderMap, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use url::Url;
 
-use crate::state::{CodeGrant, Fault, FaultKind, SandboxConfig, State, log_id, now, random_token};
+use crate::{
+    control, posting,
+    state::{CodeGrant, Fault, FaultKind, SandboxConfig, State, log_id, now, random_token},
+    upload, webhooks,
+};
 
-struct Shared {
-    config: SandboxConfig,
-    state: Mutex<State>,
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub config: SandboxConfig,
+    pub state: Mutex<State>,
+    /// The sandbox's own root URL (also the upload host).
+    pub base_url: Url,
+    /// The one HTTP client webhooks go out through.
+    pub http: reqwest::Client,
+    /// The runtime background work (webhooks, processing) runs on.
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock would be a sandbox bug; keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -35,7 +46,7 @@ impl Shared {
 /// A sandbox serving on a local port until dropped.
 pub struct RunningSandbox {
     base_url: Url,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -52,14 +63,17 @@ impl RunningSandbox {
         url
     }
 
+    /// Adds a fault (see [`Fault`]); faults apply in the order added.
     pub fn add_fault(&self, fault: Fault) {
         self.shared.state().faults.push(fault);
     }
 
+    /// Removes every fault.
     pub fn clear_faults(&self) {
         self.shared.state().faults.clear();
     }
 
+    /// Delays every TikTok (and upload-host) request by `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.state().latency = latency;
     }
@@ -85,8 +99,8 @@ impl RunningSandbox {
         state.issue(&self.shared.config, open_id, scopes)
     }
 
-    /// How often `token` was presented to the token, revoke or user-info
-    /// endpoints.
+    /// How often `token` was presented to the token, revoke, user-info or
+    /// Content Posting endpoints.
     pub fn token_calls(&self, token: &str) -> u64 {
         self.shared
             .state()
@@ -145,9 +159,20 @@ impl Drop for RunningSandbox {
 pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<RunningSandbox> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let base_url = Url::parse(&format!("http://{local}/"))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut state = State::default();
+    state.webhooks.url = config.webhook_url.clone();
     let shared = Arc::new(Shared {
         config,
-        state: Mutex::new(State::default()),
+        state: Mutex::new(state),
+        base_url: base_url.clone(),
+        http,
+        runtime: tokio::runtime::Handle::current(),
     });
     let app = router(shared.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -159,8 +184,6 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<R
             tracing::error!(error = %e, "sandbox server stopped");
         }
     });
-    let base_url = Url::parse(&format!("http://{local}/"))
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(RunningSandbox {
         base_url,
         shared,
@@ -174,13 +197,35 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/oauth/token/", post(token))
         .route("/v2/oauth/revoke/", post(revoke))
         .route("/v2/user/info/", get(user_info))
+        .route(
+            "/v2/post/publish/creator_info/query/",
+            post(posting::creator_info),
+        )
+        .route("/v2/post/publish/video/init/", post(posting::video_init))
+        .route(
+            "/v2/post/publish/inbox/video/init/",
+            post(posting::inbox_init),
+        )
+        .route(
+            "/v2/post/publish/status/fetch/",
+            post(posting::status_fetch),
+        )
+        .route(
+            "/upload/",
+            put(upload::upload).layer(DefaultBodyLimit::disable()),
+        )
         .layer(middleware::from_fn_with_state(shared.clone(), faults));
     let control = Router::new()
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/latency", post(set_latency))
         .route("/sandbox/calls", get(calls))
         .route("/sandbox/grants", post(issue_grant))
-        .route("/sandbox/stats", get(stats));
+        .route("/sandbox/stats", get(stats))
+        .route(
+            "/sandbox/sink",
+            put(upload::sink).layer(DefaultBodyLimit::disable()),
+        )
+        .merge(control::routes());
     tiktok.merge(control).with_state(shared)
 }
 
@@ -238,7 +283,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// A `{data, error}` envelope error.
-fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         Json(json!({"data": {}, "error": {"code": code, "message": message, "log_id": log_id()}})),
@@ -490,16 +535,12 @@ async fn revoke(
             "Token is missed in request.",
         );
     };
-    let mut state = shared.state();
     // Revoking the access token ends the whole authorization: every token of
-    // that user for this app stops working.
-    if let Some(open_id) = state.access.get(token).map(|g| g.open_id.clone()) {
-        for g in state.access.values_mut().filter(|g| g.open_id == open_id) {
-            g.revoked = true;
-        }
-        for g in state.refresh.values_mut().filter(|g| g.open_id == open_id) {
-            g.current = false;
-        }
+    // that user for this app stops working, and the app hears
+    // `authorization.removed` with reason 5 (developer revoked).
+    let open_id = shared.state().access.get(token).map(|g| g.open_id.clone());
+    if let Some(open_id) = open_id {
+        webhooks::authorization_removed(&shared, &open_id, 5);
     }
     Json(json!({})).into_response()
 }

@@ -5,11 +5,16 @@ use std::{
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::{posting::PostingState, ratelimit::RateLimits, webhooks::WebhookState};
 
 /// How the sandbox app is registered, and how long its tokens live.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
+    /// The app's `client_key`.
     pub client_key: String,
+    /// The app's `client_secret`; also the webhook signing key.
     pub client_secret: String,
     /// Redirect URIs registered for the app; the authorize and token calls
     /// must use one of them exactly.
@@ -20,6 +25,16 @@ pub struct SandboxConfig {
     pub refresh_ttl: u64,
     /// Authorization-code lifetime, seconds.
     pub code_ttl: u64,
+    /// Where signed webhooks go; `None` sends none.
+    pub webhook_url: Option<Url>,
+    /// How long an `upload_url` stays usable, seconds (documented: one hour).
+    pub upload_url_ttl: u64,
+    /// Direct-post inits allowed per open_id in any 24 hours, after which
+    /// `spam_risk_too_many_posts` (documented: "typically around 15").
+    pub daily_post_cap: u32,
+    /// Inbox inits allowed per open_id in any 24 hours, after which
+    /// `spam_risk_too_many_pending_share` (documented: 5 pending shares).
+    pub pending_inbox_cap: u32,
 }
 
 impl Default for SandboxConfig {
@@ -31,6 +46,10 @@ impl Default for SandboxConfig {
             access_ttl: 7200,
             refresh_ttl: 15_552_000,
             code_ttl: 600,
+            webhook_url: None,
+            upload_url_ttl: 3600,
+            daily_post_cap: 15,
+            pending_inbox_cap: 5,
         }
     }
 }
@@ -49,16 +68,25 @@ pub enum FaultKind {
     Malformed,
 }
 
-/// A fault for requests whose path starts with `path_prefix`: the next
-/// `count` such requests fail, then each one fails with probability `rate`.
+/// A fault for requests whose path starts with `path_prefix`: the first
+/// `after` such requests pass untouched, the next `count` fail, then each
+/// one fails with probability `rate`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Fault {
+    /// Requests whose path starts with this are affected.
     pub path_prefix: String,
+    /// What happens to an affected request.
     pub kind: FaultKind,
+    /// How many affected requests fail (after the first `after`).
     #[serde(default)]
     pub count: u32,
+    /// Probability that each later affected request fails.
     #[serde(default)]
     pub rate: f64,
+    /// How many matching requests pass untouched before `count` applies
+    /// (e.g. `after: 1, count: 1` fails only the second one).
+    #[serde(default)]
+    pub after: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +141,12 @@ pub(crate) struct State {
     /// Every secret the sandbox has issued or accepted, for leak checks.
     pub issued_secrets: Vec<String>,
     pub next_id: u64,
+    /// Content Posting: publishes, uploads, per-user settings and caps.
+    pub posting: PostingState,
+    /// Per-token sliding-minute rate limits.
+    pub rate: RateLimits,
+    /// Webhook target, switches and the delivery log.
+    pub webhooks: WebhookState,
 }
 
 pub(crate) fn now() -> u64 {
@@ -198,10 +232,30 @@ impl State {
         (access, refresh)
     }
 
+    /// Ends `open_id`'s whole authorization: every access token is revoked
+    /// and no refresh token works any more. Returns whether the user had any
+    /// grant.
+    pub fn revoke_user(&mut self, open_id: &str) -> bool {
+        let mut found = false;
+        for g in self.access.values_mut().filter(|g| g.open_id == open_id) {
+            g.revoked = true;
+            found = true;
+        }
+        for g in self.refresh.values_mut().filter(|g| g.open_id == open_id) {
+            g.current = false;
+            found = true;
+        }
+        found
+    }
+
     /// The fault to apply to a request on `path`, if any.
     pub fn take_fault(&mut self, path: &str) -> Option<FaultKind> {
         for fault in self.faults.iter_mut() {
             if !path.starts_with(&fault.path_prefix) {
+                continue;
+            }
+            if fault.after > 0 {
+                fault.after -= 1;
                 continue;
             }
             if fault.count > 0 {

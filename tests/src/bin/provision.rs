@@ -1,4 +1,4 @@
-//! Creates the local stack's table, KMS key and bucket on the emulator at
+//! Creates the local stack's table, KMS key, bucket and queues on the emulator at
 //! `AWS_ENDPOINT_URL`, from template.yaml's own definitions, and prints them
 //! as shell variables.
 
@@ -14,5 +14,7 @@ async fn main() -> anyhow::Result<()> {
     println!("TOKEN_KEY_ID={}", p.key_id);
     println!("TOKEN_KEY_ALIAS={}", p.key_alias);
     println!("UPLOAD_BUCKET={}", p.bucket);
+    println!("PUBLISH_QUEUE_URL={}", p.queue_url);
+    println!("PUBLISH_DEAD_LETTER_QUEUE_URL={}", p.dead_letter_queue_url);
     Ok(())
 }

@@ -315,6 +315,7 @@ async fn a_transient_tiktok_failure_during_disconnect_changes_nothing() {
         kind: tiktok_sandbox::FaultKind::Status(503),
         count: 1,
         rate: 0.0,
+        after: 0,
     });
     let failed = app
         .api("DELETE", "/accounts/tt-1", Some("alice"), None)

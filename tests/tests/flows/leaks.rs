@@ -39,6 +39,7 @@ async fn no_token_code_or_secret_reaches_the_logs() {
             kind: FaultKind::Status(500),
             count: 1,
             rate: 0.0,
+            after: 0,
         });
         let failed = app.connect("alice", "tt-leak-3").await;
         assert_eq!(failed["status"], "error");
@@ -89,6 +90,7 @@ async fn no_token_reaches_the_logs_during_refresh() {
         kind: FaultKind::Status(503),
         count: 0,
         rate: 0.3,
+        after: 0,
     });
     let summary = app.refresher.run(Command::Sweep { dry_run: false }).await;
     assert_eq!(summary.reauth_required, 1, "{summary:?}");
@@ -119,6 +121,94 @@ async fn no_token_reaches_the_logs_during_refresh() {
     );
     let secrets = app.sandbox.secrets();
     assert!(secrets.len() > 24);
+    for secret in &secrets {
+        if let Some(line) = captured.lines().find(|l| l.contains(secret.as_str())) {
+            panic!(
+                "a secret reached the logs in this line (secret masked):\n{}",
+                line.replace(secret.as_str(), "<SECRET>")
+            );
+        }
+    }
+}
+
+/// Upload and publish flows with logs captured at TRACE: a presigned upload,
+/// a publish with a failing chunk and an expired upload_url, webhooks (a
+/// forged one too) and a status check. Neither a token, the upload_url's
+/// upload_token, the presigned URL's signature nor the client secret may
+/// appear.
+#[tokio::test]
+async fn no_token_upload_url_or_signature_reaches_the_logs_during_publishing() {
+    use flows::publishing::{
+        ALL_SCOPES, SAMPLE_MP4, WebhookEndpoint, generated_mp4, upload_request,
+    };
+
+    let logs = logs::capture();
+    let app = spawn_app().await;
+    let endpoint = WebhookEndpoint::spawn(app.webhooks.clone()).await;
+    app.sandbox.set_webhook_url(Some(endpoint.url.clone()));
+    app.seed_account("tt-leak-up", "alice", ALL_SCOPES).await;
+
+    let small = app
+        .upload_video(
+            "alice",
+            upload_request("tt-leak-up", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    let size = 70_000_000;
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(500),
+        count: 1,
+        rate: 0.0,
+        after: 1,
+    });
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(403),
+        count: 1,
+        rate: 0.0,
+        after: 3,
+    });
+    let big = app
+        .upload_video(
+            "alice",
+            upload_request("tt-leak-up", "b.mp4", "video/mp4", size),
+            generated_mp4(size),
+        )
+        .await;
+    app.drain_publish_queue(10).await;
+    // A forged webhook.
+    let forged = flows::publishing::webhook_request(
+        &app.webhooks,
+        &std::collections::HashMap::from([("tiktok-signature".to_owned(), "t=1,s=00".to_owned())]),
+        b"{}",
+    )
+    .await;
+    assert_eq!(forged.status(), 401);
+    app.sandbox.send_authorization_removed("tt-leak-up", 1);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let captured = logs.contents();
+    assert!(
+        captured.contains("every byte is at TikTok"),
+        "the capture sees the publish"
+    );
+    let mut secrets = app.sandbox.secrets();
+    assert!(
+        secrets.iter().any(|s| s.contains("upload_token")),
+        "the sandbox lists its upload URLs"
+    );
+    for created in [&small, &big] {
+        let url = url::Url::parse(created["upload_url"].as_str().unwrap()).unwrap();
+        let signature = url
+            .query_pairs()
+            .find(|(k, _)| k == "X-Amz-Signature")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        secrets.push(signature);
+        secrets.push(url.to_string());
+    }
     for secret in &secrets {
         if let Some(line) = captured.lines().find(|l| l.contains(secret.as_str())) {
             panic!(

@@ -340,6 +340,7 @@ async fn a_failed_token_exchange_leaves_no_partial_account() {
             kind,
             count: 1,
             rate: 0.0,
+            after: 0,
         });
         let landed = app.connect("alice", "tt-user-1").await;
         assert_eq!(landed["reason"], "token_exchange_failed", "{kind:?}");
@@ -376,6 +377,7 @@ async fn a_failed_profile_fetch_leaves_no_partial_account() {
         kind: FaultKind::Status(500),
         count: 1,
         rate: 0.0,
+        after: 0,
     });
     let landed = app.connect("alice", "tt-user-1").await;
     assert_eq!(landed["reason"], "profile_fetch_failed");

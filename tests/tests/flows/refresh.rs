@@ -96,6 +96,7 @@ async fn a_20_percent_transient_fault_rate_flags_nobody_and_all_are_refreshed_wi
             kind,
             count: 0,
             rate: 0.1,
+            after: 0,
         });
     }
     let mut refreshed = 0;
@@ -124,6 +125,7 @@ async fn transient_failures_leave_the_account_active_with_last_error() {
         kind: FaultKind::Status(500),
         count: 0,
         rate: 1.0,
+        after: 0,
     });
     let summary = app.refresher.run(sweep()).await;
     assert_eq!(

@@ -138,6 +138,7 @@ async fn faults_are_classified_transient() {
             kind,
             count: 1,
             rate: 0.0,
+            after: 0,
         });
         let err = tiktok
             .refresh(&grant.tokens.refresh, Utc::now())
@@ -152,6 +153,7 @@ async fn faults_are_classified_transient() {
         kind: FaultKind::Malformed,
         count: 1,
         rate: 0.0,
+        after: 0,
     });
     let err = tiktok.user_info(&grant.tokens.access).await.unwrap_err();
     assert_eq!(err.code(), "malformed_response");

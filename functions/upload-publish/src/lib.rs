@@ -1,0 +1,48 @@
+//! `upload-publish`: SQS messages (S3 ObjectCreated notifications for the
+//! upload bucket, and our own deferred publishes and status checks) in;
+//! videos published to TikTok exactly once.
+//!
+//! Each record is handled on its own; a record that must come back (a store
+//! or queue outage, or a body we cannot read) is reported as a batch item
+//! failure, so SQS redelivers only it and, after its redrive count, moves it
+//! to the dead-letter queue.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::{error::chain_line, publish::Publisher, queue::PublishMessage};
+use tracing::Instrument;
+
+pub async fn handle(
+    app: &Publisher,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let mut response = SqsBatchResponse::default();
+    for record in event.payload.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("sqs_record", message_id = %message_id);
+        let outcome = async {
+            let message = PublishMessage::parse(record.body.as_deref().unwrap_or_default())
+                .map_err(|e| {
+                    tracing::error!(error = %e, "unreadable message");
+                })?;
+            match app.handle(message).await {
+                Ok(handled) => {
+                    tracing::info!(?handled, "message handled");
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(error = %chain_line(&e), "message failed; it will be retried");
+                    Err(())
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        if outcome.is_err() {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
+}

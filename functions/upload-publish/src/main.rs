@@ -1,0 +1,11 @@
+use lambda_runtime::{Error, run, service_fn};
+use shared::{config::Env, startup};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = startup::upload_publish(&Env::from_process())
+        .await
+        .unwrap_or_else(|e| startup::exit_on_error(e));
+    run(service_fn(|event| upload_publish::handle(&app, event))).await
+}

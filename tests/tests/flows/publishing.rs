@@ -1,0 +1,504 @@
+//! upload-publish, fed by the publish queue exactly as Lambda's SQS poller
+//! feeds it: S3 (moto) notifies the queue when the browser's PUT lands.
+//! TikTok is the sandbox, which validates chunk plans and Content-Range
+//! sequencing, hashes what it receives and signs its webhooks.
+
+use std::time::Duration;
+
+use flows::{
+    TestApp,
+    publishing::{
+        ALL_SCOPES, SAMPLE_MKV, SAMPLE_MOV, SAMPLE_MP4, SAMPLE_WEBM, WebhookEndpoint,
+        generated_mp4, upload_request,
+    },
+    spawn_app,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::{publish::Handled, queue::PublishMessage, upload::UploadId};
+use tiktok_sandbox::{Fault, FaultKind, PublishOutcome};
+
+fn sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Waits (up to 10 s) for the upload to reach `status`; returns its view.
+async fn wait_for_status(app: &TestApp, user: &str, id: &str, status: &str) -> Value {
+    for _ in 0..200 {
+        let (_, view) = app.upload_status(user, id).await;
+        if view["status"] == status {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, view) = app.upload_status(user, id).await;
+    panic!("upload never reached {status}: {view}");
+}
+
+/// TikTok calls of the Content Posting API (the upload host excluded).
+fn posting_calls(app: &TestApp) -> u64 {
+    [
+        "/v2/post/publish/creator_info/query/",
+        "/v2/post/publish/video/init/",
+        "/v2/post/publish/inbox/video/init/",
+        "/v2/post/publish/status/fetch/",
+    ]
+    .iter()
+    .map(|p| app.sandbox.calls(p))
+    .sum()
+}
+
+#[tokio::test]
+async fn a_real_mp4_is_published_and_the_webhook_settles_it() {
+    let app = spawn_app().await;
+    let endpoint = WebhookEndpoint::spawn(app.webhooks.clone()).await;
+    app.sandbox.set_webhook_url(Some(endpoint.url.clone()));
+    app.seed_account("tt-pub-1", "alice", ALL_SCOPES).await;
+    let mut request = upload_request("tt-pub-1", "clip.mp4", "video/mp4", SAMPLE_MP4.len());
+    request["post"] = json!({
+        "title": "Sunset ☀️ #travel", "privacy_level": "PUBLIC_TO_EVERYONE",
+        "disable_comment": true, "is_aigc": true
+    });
+    let created = app
+        .upload_video("alice", request, SAMPLE_MP4.to_vec())
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+
+    // moto's S3 notification is on the queue; upload-publish takes it.
+    assert_eq!(
+        app.drain_publish_queue(5).await,
+        2,
+        "the notification, then the status check"
+    );
+    let view = wait_for_status(&app, "alice", id, "published").await;
+    let publish_id = view["publish_id"].as_str().expect("publish_id");
+    assert!(view["error"].is_null(), "{view}");
+
+    let publish = app.sandbox.publish(publish_id).expect("TikTok has it");
+    assert!(publish.direct);
+    assert_eq!(publish.status, "PUBLISH_COMPLETE");
+    assert_eq!(publish.sha256.as_deref(), Some(sha256(SAMPLE_MP4).as_str()));
+    assert_eq!((publish.total_chunk_count, publish.chunk_puts), (1, 1));
+    assert_eq!(publish.post_info["title"], "Sunset ☀️ #travel");
+    assert_eq!(publish.post_info["privacy_level"], "PUBLIC_TO_EVERYONE");
+    assert_eq!(publish.post_info["disable_comment"], true);
+    assert_eq!(publish.post_info["is_aigc"], true);
+    assert_eq!(app.sandbox.inits("tt-pub-1"), 1);
+    let deliveries = app.sandbox.webhook_deliveries();
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d.event == "post.publish.complete" && d.succeeded()),
+        "{deliveries:?}"
+    );
+}
+
+#[tokio::test]
+async fn mov_webm_and_inbox_uploads_are_published_too() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-2", "alice", ALL_SCOPES).await;
+    let webm = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-2", "a.webm", "video/webm", SAMPLE_WEBM.len()),
+            SAMPLE_WEBM.to_vec(),
+        )
+        .await;
+    let mut inbox = upload_request("tt-pub-2", "a.mov", "video/quicktime", SAMPLE_MOV.len());
+    inbox["mode"] = json!("inbox");
+    inbox.as_object_mut().unwrap().remove("post");
+    let mov = app.upload_video("alice", inbox, SAMPLE_MOV.to_vec()).await;
+    app.drain_publish_queue(10).await;
+    // No webhook endpoint here: the status checks settle both.
+    let mut publishes = Vec::new();
+    for (created, data) in [(&webm, SAMPLE_WEBM), (&mov, SAMPLE_MOV)] {
+        let id = created["upload_id"].as_str().unwrap();
+        let view = wait_for_status(&app, "alice", id, "published").await;
+        let publish = app
+            .sandbox
+            .publish(view["publish_id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(publish.sha256.as_deref(), Some(sha256(data).as_str()));
+        publishes.push(publish);
+    }
+    let inbox_publish = &publishes[1];
+    assert!(!inbox_publish.direct);
+    assert_eq!(inbox_publish.status, "SEND_TO_USER_INBOX");
+}
+
+#[tokio::test]
+async fn a_generated_200_mb_file_is_streamed_in_chunks_and_polled_to_published() {
+    let app = spawn_app().await;
+    app.sandbox.set_webhooks_enabled(false);
+    app.seed_account("tt-pub-3", "alice", ALL_SCOPES).await;
+    let size = 200_000_000;
+    let data = generated_mp4(size);
+    let digest = sha256(&data);
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-3", "big.mp4", "video/mp4", size),
+            data,
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(&app, "alice", id, "published").await;
+    let publish = app
+        .sandbox
+        .publish(view["publish_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(publish.sha256.as_deref(), Some(digest.as_str()));
+    assert_eq!(publish.video_size, size as u64);
+    assert_eq!(publish.chunk_size, 64_000_000);
+    assert_eq!((publish.total_chunk_count, publish.chunk_puts), (3, 3));
+    assert!(
+        app.sandbox.calls("/v2/post/publish/status/fetch/") >= 1,
+        "with no webhook, the status check asked TikTok"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_publish_once() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-4", "alice", ALL_SCOPES).await;
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-4", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+    let notification = app.receive_publish_messages().await;
+    assert_eq!(notification.len(), 1, "one S3 notification");
+    let message = PublishMessage::parse(notification[0].body.as_deref().unwrap()).unwrap();
+
+    // 12 workers get the same notification at once (SQS is at least once).
+    let results =
+        futures::future::join_all((0..12).map(|_| app.publisher.handle(message.clone()))).await;
+    let handled: Vec<Handled> = results
+        .into_iter()
+        .flat_map(|r| r.expect("handled"))
+        .collect();
+    let transferred = handled
+        .iter()
+        .filter(|h| **h == Handled::Transferred)
+        .count();
+    let duplicates = handled.iter().filter(|h| **h == Handled::Duplicate).count();
+    assert_eq!((transferred, duplicates), (1, 11), "{handled:?}");
+    // And once more, long after.
+    assert_eq!(
+        app.publisher.publish(&id, 0).await.expect("handled"),
+        Handled::Duplicate
+    );
+    assert_eq!(app.sandbox.inits("tt-pub-4"), 1);
+    assert_eq!(app.sandbox.publishes().len(), 1);
+}
+
+#[tokio::test]
+async fn a_size_or_type_mismatch_fails_without_calling_tiktok() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-5", "alice", ALL_SCOPES).await;
+    // Declared one size, stored another (moto does not enforce the signed
+    // length; S3 would, and the publisher checks again).
+    let short = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-5", "a.mp4", "video/mp4", SAMPLE_MP4.len() + 10),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    // Declared MP4, stored Matroska of the declared size.
+    let mkv = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-5", "b.mp4", "video/mp4", SAMPLE_MKV.len()),
+            SAMPLE_MKV.to_vec(),
+        )
+        .await;
+    // Declared WebM, stored an MP4.
+    let mp4_as_webm = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-5", "c.webm", "video/webm", SAMPLE_MP4.len()),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    app.drain_publish_queue(10).await;
+    let app = &app;
+    let error = |created: &Value| {
+        let id = created["upload_id"].as_str().unwrap().to_owned();
+        async move {
+            let (_, view) = app.upload_status("alice", &id).await;
+            assert_eq!(view["status"], "failed", "{view}");
+            view["error"].as_str().unwrap().to_owned()
+        }
+    };
+    assert!(error(&short).await.contains("bytes, but"), "size mismatch");
+    assert!(
+        error(&mkv)
+            .await
+            .contains("Matroska (MKV), not the declared video/mp4")
+    );
+    assert!(
+        error(&mp4_as_webm)
+            .await
+            .contains("MP4, not the declared video/webm")
+    );
+    assert_eq!(posting_calls(app), 0, "TikTok heard of none of them");
+    assert!(app.sandbox.publishes().is_empty());
+}
+
+#[tokio::test]
+async fn a_5xx_mid_transfer_is_retried_on_the_same_chunk() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-6", "alice", ALL_SCOPES).await;
+    let size = 70_000_000;
+    let data = generated_mp4(size);
+    let digest = sha256(&data);
+    // The first chunk lands; the second fails twice with a 500.
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(500),
+        count: 2,
+        rate: 0.0,
+        after: 1,
+    });
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-6", "a.mp4", "video/mp4", size),
+            data,
+        )
+        .await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "published",
+    )
+    .await;
+    let publish = app
+        .sandbox
+        .publish(view["publish_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(publish.sha256.as_deref(), Some(digest.as_str()));
+    assert_eq!((publish.total_chunk_count, publish.chunk_puts), (2, 2));
+    assert_eq!(
+        app.sandbox.calls("/upload/"),
+        4,
+        "chunk 1, chunk 2 failing twice, chunk 2"
+    );
+    assert_eq!(app.sandbox.inits("tt-pub-6"), 1);
+}
+
+#[tokio::test]
+async fn an_expired_upload_url_gets_a_fresh_init_and_one_post() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-7", "alice", ALL_SCOPES).await;
+    let size = 70_000_000;
+    let data = generated_mp4(size);
+    let digest = sha256(&data);
+    // TikTok answers the second chunk "the upload_url has expired".
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(403),
+        count: 1,
+        rate: 0.0,
+        after: 1,
+    });
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-7", "a.mp4", "video/mp4", size),
+            data,
+        )
+        .await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "published",
+    )
+    .await;
+    assert_eq!(app.sandbox.inits("tt-pub-7"), 2);
+    let publishes = app.sandbox.publishes();
+    let complete: Vec<_> = publishes
+        .iter()
+        .filter(|p| p.status == "PUBLISH_COMPLETE")
+        .collect();
+    assert_eq!(complete.len(), 1, "exactly one post: {publishes:?}");
+    assert_eq!(complete[0].publish_id, view["publish_id"].as_str().unwrap());
+    assert_eq!(complete[0].sha256.as_deref(), Some(digest.as_str()));
+    let abandoned = publishes
+        .iter()
+        .find(|p| p.status != "PUBLISH_COMPLETE")
+        .unwrap();
+    assert!(
+        abandoned.uploaded_bytes < size as u64,
+        "the first never completed"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_host_outage_defers_then_resumes_without_a_second_post() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-8", "alice", ALL_SCOPES).await;
+    let size = 70_000_000;
+    let data = generated_mp4(size);
+    // Every PUT fails for a while: the chunk retries run out.
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(503),
+        count: 5,
+        rate: 0.0,
+        after: 1,
+    });
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-8", "a.mp4", "video/mp4", size),
+            data,
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+    let first = app.receive_publish_messages().await;
+    let response = app.deliver(first).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "deferred, not failed"
+    );
+    let (_, view) = app.upload_status("alice", id).await;
+    assert_eq!(view["status"], "publishing");
+    assert!(
+        view["error"].as_str().unwrap().contains("upload host"),
+        "{view}"
+    );
+    let first_publish = view["publish_id"].as_str().unwrap().to_owned();
+
+    // The deferred attempt asks TikTok about the first publish (incomplete),
+    // starts a new one and finishes it.
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(&app, "alice", id, "published").await;
+    assert_ne!(view["publish_id"], first_publish);
+    assert_eq!(app.sandbox.inits("tt-pub-8"), 2);
+    let complete = app
+        .sandbox
+        .publishes()
+        .into_iter()
+        .filter(|p| p.status == "PUBLISH_COMPLETE")
+        .count();
+    assert_eq!(complete, 1);
+}
+
+#[tokio::test]
+async fn tiktok_rate_limits_defer_the_message_instead_of_failing_it() {
+    let app = spawn_app().await;
+    let account = app.seed_account("tt-pub-9", "alice", ALL_SCOPES).await;
+    // Our side of TikTok's 6 inits per minute is used up.
+    let store = app.store();
+    let now = chrono::Utc::now();
+    for _ in 0..6 {
+        store
+            .rate_hit(&shared::ratelimit::TIKTOK_VIDEO_INIT, account.as_ref(), now)
+            .await
+            .unwrap();
+    }
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-9", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+    let response = app.deliver(app.receive_publish_messages().await).await;
+    assert!(response.batch_item_failures.is_empty());
+    let (_, view) = app.upload_status("alice", id).await;
+    assert_eq!(view["status"], "uploaded", "{view}");
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .contains("tiktok-video-init"),
+        "{view}"
+    );
+    assert_eq!(
+        app.sandbox.inits("tt-pub-9"),
+        0,
+        "TikTok's limit was not provoked"
+    );
+    let follow_up = app.receive_publish_messages().await;
+    assert_eq!(
+        follow_up.len(),
+        1,
+        "the deferred publish is back on the queue"
+    );
+
+    // The window passes (the counter is reset), and the follow-up publishes.
+    let window = shared::ratelimit::TIKTOK_VIDEO_INIT.window(now).index;
+    app.set_number(
+        &format!("RATE#tiktok-video-init#tt-pub-9#{window}"),
+        "RATE",
+        "hits",
+        0,
+    )
+    .await;
+    app.deliver(follow_up).await;
+    app.drain_publish_queue(5).await;
+    wait_for_status(&app, "alice", id, "published").await;
+    assert_eq!(app.sandbox.inits("tt-pub-9"), 1);
+}
+
+#[tokio::test]
+async fn privacy_is_checked_against_creator_info_before_init() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-10", "alice", ALL_SCOPES).await;
+    app.sandbox.set_privacy_options(
+        "tt-pub-10",
+        vec!["FOLLOWER_OF_CREATOR".into(), "SELF_ONLY".into()],
+    );
+    let mut request = upload_request("tt-pub-10", "a.mp4", "video/mp4", SAMPLE_MP4.len());
+    request["post"]["privacy_level"] = json!("PUBLIC_TO_EVERYONE");
+    let created = app
+        .upload_video("alice", request, SAMPLE_MP4.to_vec())
+        .await;
+    app.drain_publish_queue(5).await;
+    let (_, view) = app
+        .upload_status("alice", created["upload_id"].as_str().unwrap())
+        .await;
+    assert_eq!(view["status"], "failed");
+    let error = view["error"].as_str().unwrap();
+    assert!(error.contains("privacy_level_option_mismatch"), "{error}");
+    assert!(error.contains("FOLLOWER_OF_CREATOR, SELF_ONLY"), "{error}");
+    assert_eq!(app.sandbox.inits("tt-pub-10"), 0);
+}
+
+#[tokio::test]
+async fn tiktok_failing_the_post_fails_the_upload_with_its_reason() {
+    let app = spawn_app().await;
+    let endpoint = WebhookEndpoint::spawn(app.webhooks.clone()).await;
+    app.sandbox.set_webhook_url(Some(endpoint.url.clone()));
+    app.sandbox
+        .set_outcome(PublishOutcome::Fail("duration_check_failed".into()));
+    app.seed_account("tt-pub-11", "alice", ALL_SCOPES).await;
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-11", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "failed",
+    )
+    .await;
+    assert_eq!(view["error"], "TikTok: duration_check_failed");
+}
