@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Brings up the whole local stack from a fresh clone:
-#   moto server (DynamoDB, KMS, S3) with the table, key and bucket created
-#   from template.yaml; the TikTok sandbox; the functions under
-#   `cargo lambda watch`. Then prints how to connect an account.
+#   moto server (DynamoDB, KMS, S3, SQS) with the table, key, bucket and
+#   queues created from template.yaml; the TikTok sandbox; the functions
+#   under `cargo lambda watch`; and a poller feeding the publish queue to
+#   upload-publish. Then prints how to connect an account and publish.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -27,6 +28,7 @@ SANDBOX_ADDR="127.0.0.1:$SANDBOX_PORT" \
 SANDBOX_CLIENT_KEY=local_client_key \
 SANDBOX_CLIENT_SECRET=local_client_secret \
 SANDBOX_REDIRECT_URIS="$redirect_uri" \
+SANDBOX_WEBHOOK_URL="http://127.0.0.1:$LAMBDA_PORT/lambda-url/tiktok-webhook/" \
   nohup "$root/target/debug/tiktok-sandbox" > "$state_dir/sandbox.log" 2>&1 &
 echo $! > "$state_dir/sandbox.pid"
 wait_for "http://127.0.0.1:$SANDBOX_PORT/sandbox/calls" "the TikTok sandbox"
@@ -45,6 +47,8 @@ TIKTOK_AUTH_URL=http://127.0.0.1:$SANDBOX_PORT/v2/auth/authorize/
 TIKTOK_API_BASE_URL=http://127.0.0.1:$SANDBOX_PORT
 OAUTH_REDIRECT_URI=$redirect_uri
 APP_RETURN_URL=http://127.0.0.1:$LAMBDA_PORT/connected
+PUBLISH_QUEUE_URL=$PUBLISH_QUEUE_URL
+PUBLISH_STATUS_CHECK_SECONDS=60
 RUST_LOG=info
 ENV
 
@@ -54,12 +58,24 @@ nohup cargo lambda watch --invoke-port "$LAMBDA_PORT" --env-file "$state_dir/fun
 echo $! > "$state_dir/watch.pid"
 wait_for_port "$LAMBDA_PORT" "cargo lambda watch"
 
+echo "==> publish queue -> upload-publish (as Lambda's SQS poller)"
+nohup "$venv/bin/python" "$root/infra/local/sqs_pump.py" "$PUBLISH_QUEUE_URL" \
+  "http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/upload-publish/invocations" \
+  > "$state_dir/pump.log" 2>&1 &
+echo $! > "$state_dir/pump.pid"
+
 cat <<MSG
 
 The local stack is up. Connect a TikTok account (the whole OAuth dance,
 through the functions, against the sandbox):
 
     infra/local/connect.sh [user] [tiktok_open_id]
+
+Then publish a video to it (presigned upload to S3, then upload-publish
+relays it to the sandbox's upload host, and the sandbox's signed webhook
+settles it):
+
+    infra/local/publish.sh [user] [tiktok_open_id] [file.mp4]
 
 Or step by step:
     cargo lambda invoke oauth-start --data-file infra/events/oauth-start.json

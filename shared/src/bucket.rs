@@ -1,13 +1,12 @@
 //! The S3 adapter for the upload bucket: presigned PUTs that bind the
-//! content type and length, the stored object's size, its first bytes, and
-//! ranged reads streamed to the end. No `SdkError` leaves this module.
+//! content type and length, and ranged reads streamed to the end with the
+//! object's size. No `SdkError` leaves this module.
 
 use std::{fmt, time::Duration};
 
 use aws_sdk_s3::{
     error::ProvideErrorMetadata, presigning::PresigningConfig, primitives::ByteStream,
 };
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::{tokens::PresignedUrl, upload::VideoType};
@@ -16,6 +15,8 @@ use crate::{tokens::PresignedUrl, upload::VideoType};
 pub enum BucketError {
     #[error("no such object")]
     NotFound,
+    #[error("the object is empty")]
+    Empty,
     #[error("S3 is unavailable")]
     Unavailable(#[source] anyhow::Error),
 }
@@ -111,66 +112,37 @@ impl UploadBucket {
         })
     }
 
-    /// The stored object's size.
-    #[tracing::instrument(name = "bucket.size", skip_all)]
-    pub async fn size(&self, key: &str) -> Result<u64, BucketError> {
-        let output = self
-            .client
-            .head_object()
-            .bucket(&self.name)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                if not_found(e.code())
-                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
-                {
-                    BucketError::NotFound
-                } else {
-                    unavailable("S3 HeadObject")(e)
-                }
-            })?;
-        output
-            .content_length
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| BucketError::Unavailable(anyhow::anyhow!("HeadObject gave no length")))
-    }
-
-    /// Up to `n` leading bytes of the object.
-    #[tracing::instrument(name = "bucket.head_bytes", skip_all)]
-    pub async fn head_bytes(&self, key: &str, n: usize) -> Result<Bytes, BucketError> {
-        let body = self.get(key, &format!("bytes=0-{}", n.max(1) - 1)).await?;
-        let bytes = body
-            .collect()
-            .await
-            .map_err(unavailable("S3 GetObject body"))?
-            .into_bytes();
-        Ok(bytes.slice(..bytes.len().min(n)))
-    }
-
-    /// The object from byte `offset` to its end, as a stream: memory stays
-    /// flat whatever the object's size.
-    #[tracing::instrument(name = "bucket.stream_from", skip_all, fields(offset))]
-    pub async fn stream_from(&self, key: &str, offset: u64) -> Result<ByteStream, BucketError> {
-        self.get(key, &format!("bytes={offset}-")).await
-    }
-
-    async fn get(&self, key: &str, range: &str) -> Result<ByteStream, BucketError> {
+    /// The object from byte `offset` to its end, as a stream, and the
+    /// object's whole size: memory stays flat whatever the size, and one GET
+    /// serves both the checks and the transfer.
+    #[tracing::instrument(name = "bucket.open", skip_all, fields(offset))]
+    pub async fn open(&self, key: &str, offset: u64) -> Result<(ByteStream, u64), BucketError> {
         let output = self
             .client
             .get_object()
             .bucket(&self.name)
             .key(key)
-            .range(range)
+            .range(format!("bytes={offset}-"))
             .send()
             .await
-            .map_err(|e| {
-                if not_found(e.code()) {
-                    BucketError::NotFound
-                } else {
-                    unavailable("S3 GetObject")(e)
-                }
+            .map_err(|e| match e.code() {
+                code if not_found(code) => BucketError::NotFound,
+                // A range from 0 of an empty object.
+                Some("InvalidRange") => BucketError::Empty,
+                _ => unavailable("S3 GetObject")(e),
             })?;
-        Ok(output.body)
+        let total = output
+            .content_range
+            .as_deref()
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse::<u64>().ok())
+            .or_else(|| {
+                output
+                    .content_length
+                    .and_then(|n| u64::try_from(n).ok())
+                    .map(|n| n + offset)
+            })
+            .ok_or_else(|| BucketError::Unavailable(anyhow::anyhow!("GetObject gave no length")))?;
+        Ok((output.body, total))
     }
 }

@@ -168,6 +168,23 @@ impl Publisher {
     /// Handles one queue message. An `Err` means the message should come
     /// back (a store or queue outage); everything else is settled.
     pub async fn handle(&self, message: PublishMessage) -> Result<Vec<Handled>, PublishError> {
+        let handled = self.dispatch(message).await?;
+        for h in &handled {
+            let metric = match h {
+                Handled::Transferred => "PublishTransferred",
+                Handled::Failed(_) => "PublishFailed",
+                Handled::Deferred(_) => "PublishDeferred",
+                Handled::Duplicate => "PublishDuplicate",
+                Handled::Checked(UploadStatus::Published) => "UploadsPublished",
+                Handled::Checked(UploadStatus::Failed) => "UploadsFailed",
+                Handled::Checked(_) | Handled::Ignored => continue,
+            };
+            crate::metrics::count(("Operation", "publish"), &[(metric, 1)]);
+        }
+        Ok(handled)
+    }
+
+    async fn dispatch(&self, message: PublishMessage) -> Result<Vec<Handled>, PublishError> {
         match message {
             PublishMessage::Ignore => Ok(vec![Handled::Ignored]),
             PublishMessage::Publish { uploads, attempt } => {
@@ -267,9 +284,10 @@ impl Publisher {
                 Resume::Done(step) => return Ok(step),
             }
         }
-        if let Some(step) = self.verify_object(upload).await {
-            return Ok(step);
-        }
+        let mut source = match self.verify_object(upload).await {
+            Ok(source) => Some(source),
+            Err(step) => return Ok(step),
+        };
         if upload.mode == PublishMode::Direct
             && let Some(step) = self.check_creator(upload, &access).await
         {
@@ -317,7 +335,10 @@ impl Publisher {
             }
             tracing::info!(publish_id = %ticket.publish_id, chunks = plan.total_chunk_count, "transferring");
             previous = Some(ticket.publish_id);
-            match self.transfer(upload, &ticket.upload_url, &plan).await {
+            match self
+                .transfer(upload, &ticket.upload_url, &plan, source.take())
+                .await
+            {
                 Transfer::Complete => return Ok(Step::Transferred),
                 Transfer::Reinit(why) => {
                     tracing::info!(
@@ -406,39 +427,41 @@ impl Publisher {
 
     /// The stored object must be what was declared: its size, and a
     /// container of the declared type. TikTok hears of nothing otherwise.
-    async fn verify_object(&self, upload: &Upload) -> Option<Step> {
-        let key = upload.id.object_key();
-        let size = match self.bucket.size(&key).await {
-            Ok(size) => size,
+    /// The read that checks it stays open for the transfer.
+    async fn verify_object(&self, upload: &Upload) -> Result<Source, Step> {
+        let (body, size) = match self.bucket.open(&upload.id.object_key(), 0).await {
+            Ok(opened) => opened,
             Err(BucketError::NotFound) => {
-                return Some(Step::Failed("the uploaded object is missing".into()));
+                return Err(Step::Failed("the uploaded object is missing".into()));
             }
+            Err(BucketError::Empty) => (ByteStream::from_static(b""), 0),
             Err(e) => {
                 tracing::warn!(error = %chain_line(&e), "S3 unavailable");
-                return Some(defer(RETRY_LATER, "S3 is unavailable"));
+                return Err(defer(RETRY_LATER, "S3 is unavailable"));
             }
         };
         if size != upload.size_bytes {
-            return Some(Step::Failed(format!(
+            return Err(Step::Failed(format!(
                 "the stored file is {size} bytes, but {} were declared",
                 upload.size_bytes
             )));
         }
-        let head = match self.bucket.head_bytes(&key, SNIFF_BYTES).await {
+        let mut source = Source::new(body, 0);
+        let head = match source.peek(SNIFF_BYTES).await {
             Ok(head) => head,
             Err(e) => {
-                tracing::warn!(error = %chain_line(&e), "S3 unavailable");
-                return Some(defer(RETRY_LATER, "S3 is unavailable"));
+                tracing::warn!(error = %e, "S3 read failed");
+                return Err(defer(RETRY_LATER, "S3 is unavailable"));
             }
         };
         if !upload.video_type.matches(&head) {
-            return Some(Step::Failed(format!(
+            return Err(Step::Failed(format!(
                 "the file is {}, not the declared {}",
                 sniff(&head).describe(),
                 upload.video_type.content_type()
             )));
         }
-        None
+        Ok(source)
     }
 
     /// A direct post: the creator may post, with the chosen privacy level.
@@ -492,17 +515,22 @@ impl Publisher {
     }
 
     /// Streams the object into the chunk PUTs, in order.
-    async fn transfer(&self, upload: &Upload, url: &UploadUrl, plan: &ChunkPlan) -> Transfer {
+    async fn transfer(
+        &self,
+        upload: &Upload,
+        url: &UploadUrl,
+        plan: &ChunkPlan,
+        mut source: Option<Source>,
+    ) -> Transfer {
         let key = upload.id.object_key();
         let chunks: Vec<_> = plan.chunks().collect();
-        let mut source: Option<Source> = None;
         let mut index = 0;
         let mut failures = 0;
         while let Some(chunk) = chunks.get(index) {
             let src = match source.take() {
                 Some(s) if s.offset == chunk.first => s,
-                _ => match self.bucket.stream_from(&key, chunk.first).await {
-                    Ok(body) => Source::new(body, chunk.first),
+                _ => match self.bucket.open(&key, chunk.first).await {
+                    Ok((body, _)) => Source::new(body, chunk.first),
                     Err(e) => {
                         tracing::warn!(error = %chain_line(&e), "S3 unavailable mid-transfer");
                         return Transfer::Stop(defer(RETRY_LATER, "S3 is unavailable"));
@@ -666,7 +694,9 @@ impl Publisher {
             .settle_upload(&upload.id, publish_id, status, error, Utc::now())
             .await
         {
-            Ok(()) | Err(StoreError::NotLeasable) => Ok(Handled::Checked(status)),
+            Ok(()) => Ok(Handled::Checked(status)),
+            // A webhook settled it first.
+            Err(StoreError::NotLeasable) => Ok(Handled::Ignored),
             Err(e) => Err(e.into()),
         }
     }
@@ -713,6 +743,23 @@ impl Source {
             pending: Bytes::new(),
             offset,
         }
+    }
+
+    /// The next `n` bytes (fewer if the object is shorter), kept for the
+    /// transfer.
+    async fn peek(&mut self, n: usize) -> Result<Bytes, io::Error> {
+        while self.pending.len() < n {
+            match self.body.next().await {
+                Some(Ok(bytes)) => {
+                    let mut joined = bytes::BytesMut::from(&self.pending[..]);
+                    joined.extend_from_slice(&bytes);
+                    self.pending = joined.freeze();
+                }
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                None => break,
+            }
+        }
+        Ok(self.pending.slice(..self.pending.len().min(n)))
     }
 
     /// A stream of exactly `len` bytes from here. Once they are out, the

@@ -204,8 +204,26 @@ impl Refresher {
         }
     }
 
-    /// Runs a command. Each run has its own lease owner id.
+    /// Runs a command and reports its counts as metrics. Each run has its
+    /// own lease owner id.
     pub async fn run(&self, command: Command) -> Summary {
+        let summary = self.execute(command).await;
+        if !summary.dry_run {
+            crate::metrics::count(
+                ("Operation", summary.action),
+                &[
+                    ("Due", summary.due),
+                    ("Refreshed", summary.refreshed),
+                    ("RefreshSkipped", summary.skipped),
+                    ("RefreshFailed", summary.failed),
+                    ("ReauthRequired", summary.reauth_required),
+                ],
+            );
+        }
+        summary
+    }
+
+    async fn execute(&self, command: Command) -> Summary {
         let owner = lease_owner();
         let now = Utc::now();
         match command {

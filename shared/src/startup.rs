@@ -14,6 +14,7 @@ use crate::{
     publish::Publisher,
     queue::PublishQueue,
     refresh::Refresher,
+    secrets,
     store::Store,
     tiktok::{TikTokClient, http_client, posting::MediaTransfer},
     tokens::KmsSealer,
@@ -37,8 +38,9 @@ pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
 }
 
 pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
     let config = OAuthCallbackConfig::from_env(env)?;
-    let token = TokenAdapters::build(env, &config.token).await?;
+    let token = TokenAdapters::build(sdk, &config.token)?;
     Ok(OAuthCallback::new(
         token.store,
         token.sealer,
@@ -49,8 +51,9 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
 }
 
 pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
     let config = RefreshConfig::from_env(env)?;
-    let token = TokenAdapters::build(env, &config.token).await?;
+    let token = TokenAdapters::build(sdk, &config.token)?;
     Ok(Refresher::new(
         token.store,
         token.sealer,
@@ -60,8 +63,9 @@ pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
 }
 
 pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
     let config = RefreshConfig::from_env(env)?;
-    let token = TokenAdapters::build(env, &config.token).await?;
+    let token = TokenAdapters::build(sdk, &config.token)?;
     let refresher = Refresher::new(
         token.store.clone(),
         token.sealer.clone(),
@@ -87,9 +91,9 @@ pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
 }
 
 pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
     let config = PublishConfig::from_env(env)?;
-    let token = TokenAdapters::build(env, &config.token).await?;
-    let sdk = &token.sdk;
+    let token = TokenAdapters::build(sdk, &config.token)?;
     let transfer = MediaTransfer::new(config.publish.transfer_read_timeout)?;
     Ok(Publisher::new(
         token.store,
@@ -103,12 +107,20 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
 }
 
 pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
     let config = WebhookConfig::from_env(env)?;
-    let sdk = aws::load(env).await;
     Ok(Webhooks::new(
-        Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
+        Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table),
         config.webhook,
     ))
+}
+
+/// The SDK configuration, and `env` with the TikTok client secret in it
+/// (read from Secrets Manager when only its ARN is configured).
+async fn with_client_secret(env: &Env) -> Result<(aws_config::SdkConfig, Env), StartupError> {
+    let sdk = aws::load(env).await;
+    let env = secrets::resolve(env, &sdk).await?;
+    Ok((sdk, env))
 }
 
 /// The adapters of every function that handles tokens, built once at cold
@@ -117,18 +129,15 @@ struct TokenAdapters {
     store: Store,
     sealer: KmsSealer,
     tiktok: TikTokClient,
-    sdk: aws_config::SdkConfig,
 }
 
 impl TokenAdapters {
-    async fn build(env: &Env, config: &TokenConfig) -> Result<Self, StartupError> {
+    fn build(sdk: &aws_config::SdkConfig, config: &TokenConfig) -> Result<Self, StartupError> {
         let http = http_client(&config.tiktok)?;
-        let sdk = aws::load(env).await;
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
-            sealer: KmsSealer::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id.clone()),
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table),
+            sealer: KmsSealer::new(aws_sdk_kms::Client::new(sdk), config.token_key_id.clone()),
             tiktok: TikTokClient::new(http, &config.tiktok),
-            sdk,
         })
     }
 }

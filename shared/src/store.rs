@@ -421,9 +421,12 @@ impl Store {
                     remaining: (i64::from(limit.max) - hits).max(0) as u32,
                 })
             }
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Decision::Denied {
-                retry_after_seconds: limit.retry_after(now),
-            }),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                crate::metrics::count(("Scope", limit.scope), &[("RateLimited", 1)]);
+                Ok(Decision::Denied {
+                    retry_after_seconds: limit.retry_after(now),
+                })
+            }
             Err(e) => Err(unavailable("DynamoDB UpdateItem (rate)")(e)),
         }
     }

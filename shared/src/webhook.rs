@@ -360,6 +360,11 @@ impl Webhooks {
         {
             Ok(()) => {
                 tracing::info!(upload_id = %upload_id, status = status.as_str(), "upload settled");
+                let metric = match status {
+                    UploadStatus::Failed => "UploadsFailed",
+                    _ => "UploadsPublished",
+                };
+                crate::metrics::count(("Operation", "publish"), &[(metric, 1)]);
                 Ok(())
             }
             // Already final, or on a newer publish_id: nothing to change.

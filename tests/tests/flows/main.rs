@@ -5,6 +5,8 @@ mod helpers;
 mod leaks;
 mod oauth_callback;
 mod oauth_start;
+mod observability;
+mod openapi;
 mod publishing;
 mod refresh;
 mod sealing;

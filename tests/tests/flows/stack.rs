@@ -105,3 +105,93 @@ async fn the_sample_events_drive_the_functions() {
     assert_eq!(list.status(), 200, "{}", body_text(&list));
     assert!(body_text(&list).contains(r#""accounts":[]"#));
 }
+
+#[tokio::test]
+async fn the_publish_queue_redrives_and_the_bucket_notifies_it() {
+    let app = spawn_app().await;
+    let attributes = app
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&app.provisioned.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let redrive: serde_json::Value =
+        serde_json::from_str(&attributes[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy])
+            .unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "5"
+    );
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("-publish-dlq")
+    );
+    assert_eq!(
+        attributes[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout],
+        "5400"
+    );
+    let notification = app
+        .clients
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(&app.provisioned.bucket)
+        .send()
+        .await
+        .unwrap();
+    let queues = notification.queue_configurations();
+    assert_eq!(queues.len(), 1);
+    let rules = queues[0].filter().unwrap().key().unwrap().filter_rules();
+    assert_eq!(rules[0].value(), Some("uploads/"));
+}
+
+#[tokio::test]
+async fn the_upload_and_webhook_sample_events_drive_the_functions() {
+    let app = spawn_app().await;
+    app.seed_account("tt-alice-1", "local-user-1", flows::publishing::ALL_SCOPES)
+        .await;
+    let created = upload_presign::handle(
+        &app.uploads,
+        events::request(&sample_event("upload-presign-create.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201, "{}", body_text(&created));
+    let get = upload_presign::handle(
+        &app.uploads,
+        events::request(&sample_event("upload-presign-get.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get.status(), 404, "no such upload");
+
+    for name in ["upload-publish-s3.json", "upload-publish-check.json"] {
+        let event: aws_lambda_events::sqs::SqsEvent =
+            serde_json::from_value(sample_event(name)).unwrap();
+        let response = upload_publish::handle(
+            &app.publisher,
+            lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+        )
+        .await
+        .unwrap();
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{name}: an unknown upload is nothing to retry"
+        );
+    }
+
+    // Signed with the local stack's secret, long ago: refused as stale here.
+    let webhook = tiktok_webhook::handle(
+        &app.webhooks,
+        events::request(&sample_event("tiktok-webhook.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(webhook.status(), 401);
+}

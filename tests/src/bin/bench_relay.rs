@@ -1,0 +1,341 @@
+//! Benchmark of the S3 → TikTok relay: upload-publish's whole publish of a
+//! stored video (verify, creator info, init, chunked streamed transfer)
+//! against the emulator's S3 and the TikTok sandbox's upload host (its own
+//! process), beside a raw streamed copy of the same object to the same
+//! sandbox (one GET, one PUT, the same hashing at the receiver).
+//!
+//!     infra/bench/relay.sh [--sizes 100000000,1000000000] [--runs 3]
+//!
+//! Prints, per size, the median throughput of each and the relay's peak
+//! RSS (this process; moto and the sandbox run in their own).
+
+use std::{
+    io::Write,
+    net::TcpListener,
+    process::{Child, Command as Process, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, anyhow};
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::Utc;
+use flows::{Clients, aws_endpoint, provision, publishing::generated_mp4};
+use shared::{
+    account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
+    config::TableName,
+    publish::Handled,
+    store::Store,
+    tokens::{AccessToken, KmsSealer, RefreshToken, TokenSet},
+    upload::{NewUpload, PostSettings, PrivacyLevel, PublishMode, Upload, UploadId, VideoType},
+};
+
+struct Args {
+    sizes: Vec<u64>,
+    runs: usize,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        sizes: vec![100_000_000, 1_000_000_000],
+        runs: 3,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--sizes" => {
+                args.sizes = value
+                    .split(',')
+                    .map(|s| s.trim().parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .context("--sizes takes comma-separated byte counts")?
+            }
+            "--runs" => args.runs = value.parse().context("--runs takes a number")?,
+            other => return Err(anyhow!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn peak_rss_kib() -> u64 {
+    rss_field("VmHWM:")
+}
+
+fn rss_kib() -> u64 {
+    rss_field("VmRSS:")
+}
+
+fn rss_field(name: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+struct Sandbox {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn start_sandbox() -> anyhow::Result<Sandbox> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let exe = std::env::current_exe()?
+        .parent()
+        .ok_or_else(|| anyhow!("no exe dir"))?
+        .join("tiktok-sandbox");
+    let child = Process::new(exe)
+        .env("SANDBOX_ADDR", format!("127.0.0.1:{port}"))
+        .env("SANDBOX_CLIENT_KEY", "bench_key")
+        .env("SANDBOX_CLIENT_SECRET", "bench_secret")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting tiktok-sandbox (build it with the same profile)")?;
+    Ok(Sandbox {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// Writes a generated video of `size` bytes to a temporary file, 8 MB at a
+/// time, so the bench never holds a whole video in memory.
+fn video_file(size: u64) -> anyhow::Result<std::path::PathBuf> {
+    let path = std::env::temp_dir().join(format!("bench-relay-{size}.mp4"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let block = generated_mp4(8_000_000);
+    let mut written = 0u64;
+    while written < size {
+        let n = (size - written).min(block.len() as u64) as usize;
+        file.write_all(&block[..n])?;
+        written += n as u64;
+    }
+    file.flush()?;
+    Ok(path)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let http = reqwest::Client::new();
+    let admin = flows::emulator_env(&aws_endpoint());
+    let clients = Clients::new(&shared::aws::load(&admin).await);
+    let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let p = provision::provision(&clients, &prefix).await?;
+    let sandbox = start_sandbox()?;
+    for _ in 0..100 {
+        if http
+            .get(format!("{}/sandbox/stats", sandbox.url))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut env = admin.clone();
+    for (k, v) in [
+        ("TABLE_NAME", p.table.clone()),
+        ("TOKEN_KEY_ID", p.key_id.clone()),
+        ("UPLOAD_BUCKET", p.bucket.clone()),
+        ("PUBLISH_QUEUE_URL", p.queue_url.clone()),
+        ("TIKTOK_CLIENT_KEY", "bench_key".into()),
+        ("TIKTOK_CLIENT_SECRET", "bench_secret".into()),
+        ("TIKTOK_API_BASE_URL", sandbox.url.clone()),
+    ] {
+        env.set(k, v);
+    }
+    let publisher = shared::startup::upload_publish(&env).await?;
+    let store = Store::new(clients.dynamodb.clone(), &TableName::from_env(&env)?);
+    let sealer = KmsSealer::new(clients.kms.clone(), p.key_id.clone());
+    let s3 = &clients.s3;
+    println!("relay benchmark: S3 (moto) -> upload-publish -> TikTok sandbox upload host");
+    println!(
+        "baseline RSS of this process: {:.1} MB",
+        rss_kib() as f64 / 1024.0
+    );
+
+    let mut seeded = 0;
+    for &size in &args.sizes {
+        let path = video_file(size)?;
+        let source = format!("bench/source-{size}");
+        s3.put_object()
+            .bucket(&p.bucket)
+            .key(&source)
+            .body(ByteStream::from_path(&path).await?)
+            .send()
+            .await
+            .context("storing the source object")?;
+        let _ = std::fs::remove_file(&path);
+
+        let (mut relay, mut raw, mut peaks, mut raw_peaks) = (vec![], vec![], vec![], vec![]);
+        for run in 0..args.runs {
+            // A fresh account per run keeps TikTok's per-token limits out of it.
+            seeded += 1;
+            let open_id = format!("bench-relay-{seeded}");
+            let account = seed_account(&http, &sandbox.url, &store, &sealer, &open_id).await?;
+            let upload = Upload::new(
+                UploadId::generate(),
+                account.owner.clone(),
+                NewUpload {
+                    account_id: account.id.clone(),
+                    video_type: VideoType::Mp4,
+                    size_bytes: size,
+                    mode: PublishMode::Direct,
+                    post: PostSettings {
+                        privacy_level: Some(PrivacyLevel::SelfOnly),
+                        ..Default::default()
+                    },
+                },
+                Utc::now(),
+            );
+            store.put_upload(&upload).await?;
+            s3.copy_object()
+                .bucket(&p.bucket)
+                .copy_source(format!("{}/{source}", p.bucket))
+                .key(upload.id.object_key())
+                .send()
+                .await
+                .context("CopyObject")?;
+
+            reset_peak_rss();
+            let started = Instant::now();
+            let handled = publisher.publish(&upload.id, 0).await?;
+            let elapsed = started.elapsed();
+            if handled != Handled::Transferred {
+                return Err(anyhow!("run {run}: the publish ended {handled:?}"));
+            }
+            peaks.push(peak_rss_kib() as f64 / 1024.0);
+            relay.push(size as f64 / 1e6 / elapsed.as_secs_f64());
+
+            reset_peak_rss();
+            let started = Instant::now();
+            let object = s3
+                .get_object()
+                .bucket(&p.bucket)
+                .key(&source)
+                .send()
+                .await?;
+            let answer: serde_json::Value = http
+                .put(format!("{}/sandbox/sink", sandbox.url))
+                .header("Content-Length", size)
+                .body(reqwest::Body::wrap_stream(byte_stream(object.body)))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let elapsed = started.elapsed();
+            if answer["bytes"].as_u64() != Some(size) {
+                return Err(anyhow!("the raw copy delivered {answer}"));
+            }
+            raw_peaks.push(peak_rss_kib() as f64 / 1024.0);
+            raw.push(size as f64 / 1e6 / elapsed.as_secs_f64());
+            println!(
+                "  {size} bytes, run {}: relay {:.1} MB/s (peak RSS {:.1} MB), raw copy {:.1} MB/s",
+                run + 1,
+                relay[run],
+                peaks[run],
+                raw[run]
+            );
+        }
+        let (relay_median, raw_median) = (median(&mut relay), median(&mut raw));
+        let peak = peaks.iter().copied().fold(0.0, f64::max);
+        let raw_peak = raw_peaks.iter().copied().fold(0.0, f64::max);
+        println!(
+            "size {size} bytes ({:.0} MB), {} runs:",
+            size as f64 / 1e6,
+            args.runs
+        );
+        println!("  relay (whole publish) median {relay_median:.1} MB/s");
+        println!("  raw copy median             {raw_median:.1} MB/s");
+        println!(
+            "  relay / raw                 {:.0}%",
+            100.0 * relay_median / raw_median
+        );
+        println!("  relay peak RSS              {peak:.1} MB (raw copy {raw_peak:.1} MB)");
+        s3.delete_object()
+            .bucket(&p.bucket)
+            .key(&source)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+async fn seed_account(
+    http: &reqwest::Client,
+    sandbox: &str,
+    store: &Store,
+    sealer: &KmsSealer,
+    open_id: &str,
+) -> anyhow::Result<Account> {
+    let grant: serde_json::Value = http
+        .post(format!("{sandbox}/sandbox/grants"))
+        .json(&serde_json::json!({"open_id": open_id, "scope": flows::publishing::ALL_SCOPES}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let field = |k: &str| {
+        grant[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("grant without {k}"))
+    };
+    let id = AccountId::parse(open_id)?;
+    let tokens = TokenSet {
+        access: AccessToken::parse(field("access_token")?)?,
+        refresh: RefreshToken::parse(field("refresh_token")?)?,
+    };
+    let now = Utc::now();
+    let account = Account {
+        id: id.clone(),
+        owner: UserId::parse("bench")?,
+        profile: Profile {
+            display_name: open_id.to_owned(),
+            avatar_url: None,
+        },
+        status: AccountStatus::Active,
+        scopes: Scopes::parse(flows::publishing::ALL_SCOPES)?,
+        access_expires_at: now + chrono::Duration::hours(2),
+        refresh_expires_at: now + chrono::Duration::days(180),
+        last_refreshed_at: Some(now),
+        last_error: None,
+        connected_at: now,
+        token_version: 1,
+        sealed_tokens: Some(sealer.seal(&id, &tokens).await?),
+    };
+    store.put_account(&account, None).await?;
+    Ok(account)
+}
+
+/// An S3 body as a stream of bytes, read as it arrives.
+fn byte_stream(
+    body: ByteStream,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::unfold(body, |mut body| async move {
+        body.next()
+            .await
+            .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+    })
+}
