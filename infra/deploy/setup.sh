@@ -11,6 +11,5 @@ if [ -x "$venv/bin/sam" ] && cmp -s "$requirements" "$stamp"; then
   exit 0
 fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet -r "$requirements"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 cp "$requirements" "$stamp"

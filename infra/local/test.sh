@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, clippy, cfn-lint on template.yaml,
-# then unit and integration tests (against moto server and the TikTok
+# Runs every check and test: formatting, clippy, cfn-lint and
+# `sam validate --lint` on template.yaml, then unit and integration tests (against moto server and the TikTok
 # sandbox, which the tests start themselves). Starts moto if it is not
 # already running, and stops it again if it started it.
 set -euo pipefail
@@ -15,6 +15,9 @@ echo "==> clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cfn-lint"
 cfn-lint template.yaml
+echo "==> sam validate --lint"
+"$root/infra/deploy/setup.sh"
+SAM_CLI_TELEMETRY=0 "$root/.venv-deploy/bin/sam" validate --lint --region us-east-1
 
 started="$(start_moto)"
 cleanup() { if [ "$started" = started ]; then stop "$state_dir/moto.pid"; fi; }

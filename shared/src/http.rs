@@ -165,6 +165,52 @@ impl ApiError {
     }
 }
 
+/// The id that ties one request's log lines together, across our functions
+/// and the client: the caller's `X-Correlation-Id` when it is a plain token
+/// (1-64 of `A-Za-z0-9._-`), else API Gateway's request id. It is a field of
+/// the request's span and comes back in the response's `X-Correlation-Id`.
+pub async fn with_correlation(
+    request: &lambda_http::Request,
+    respond: impl Future<Output = Response<Body>>,
+) -> Response<Body> {
+    use tracing::Instrument;
+    let id = correlation_id(request);
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %id,
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let mut response = respond.instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
+    response
+}
+
+fn correlation_id(request: &lambda_http::Request) -> String {
+    use lambda_http::{RequestExt, request::RequestContext};
+    let plain = |v: &str| {
+        (1..=64).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    if let Some(given) = request
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| plain(v))
+    {
+        return given.to_owned();
+    }
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+    .filter(|v| plain(v))
+    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// A JSON response. Serializing our own response types cannot fail; if it
 /// ever did, the caller gets an opaque 500 rather than a panic.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {

@@ -15,7 +15,7 @@ use shared::{
     accounts::{Accounts, AccountsError, DEFAULT_PAGE, MAX_PAGE},
     auth::caller,
     error::chain_line,
-    http::{ApiError, json},
+    http::{ApiError, json, with_correlation},
     ratelimit::API_CALLS_PER_USER,
 };
 
@@ -26,9 +26,12 @@ struct ListResponse {
 }
 
 pub async fn handle(app: &Accounts, request: Request) -> Result<Response<Body>, Error> {
-    Ok(route(app, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+    let respond = async {
+        route(app, &request)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    };
+    Ok(with_correlation(&request, respond).await)
 }
 
 async fn route(app: &Accounts, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -6,21 +6,24 @@ use chrono::Utc;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::{
     error::chain_line,
-    http::redirect,
+    http::{redirect, with_correlation},
     oauth::{CallbackParams, OAuthCallback},
 };
 
 pub async fn handle(app: &OAuthCallback, request: Request) -> Result<Response<Body>, Error> {
-    let query = request
-        .query_string_parameters()
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let outcome = app
-        .complete(CallbackParams::from_query(&query), Utc::now())
-        .await;
-    if let Err(e) = &outcome {
-        tracing::warn!(reason = e.reason(), error = %chain_line(e), "oauth callback refused");
-    }
-    Ok(redirect(&app.return_location(&outcome)))
+    let respond = async {
+        let query = request
+            .query_string_parameters()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let outcome = app
+            .complete(CallbackParams::from_query(&query), Utc::now())
+            .await;
+        if let Err(e) = &outcome {
+            tracing::warn!(reason = e.reason(), error = %chain_line(e), "oauth callback refused");
+        }
+        redirect(&app.return_location(&outcome))
+    };
+    Ok(with_correlation(&request, respond).await)
 }

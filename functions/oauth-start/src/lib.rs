@@ -8,7 +8,7 @@ use shared::{
     account::rfc3339,
     auth::caller,
     error::chain_line,
-    http::{ApiError, json},
+    http::{ApiError, json, with_correlation},
     oauth::{OAuthStart, StartError},
 };
 
@@ -19,9 +19,12 @@ struct StartResponse {
 }
 
 pub async fn handle(app: &OAuthStart, request: Request) -> Result<Response<Body>, Error> {
-    Ok(start(app, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+    let respond = async {
+        start(app, &request)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    };
+    Ok(with_correlation(&request, respond).await)
 }
 
 async fn start(app: &OAuthStart, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -9,14 +9,17 @@ use lambda_http::{Body, Error, Request, Response, http::Method, http::StatusCode
 use serde_json::json;
 use shared::{
     error::chain_line,
-    http::{ApiError, json},
+    http::{ApiError, json, with_correlation},
     webhook::{Receipt, WebhookError, Webhooks},
 };
 
 pub async fn handle(app: &Webhooks, request: Request) -> Result<Response<Body>, Error> {
-    Ok(route(app, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+    let respond = async {
+        route(app, &request)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    };
+    Ok(with_correlation(&request, respond).await)
 }
 
 async fn route(app: &Webhooks, request: &Request) -> Result<Response<Body>, ApiError> {

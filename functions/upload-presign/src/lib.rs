@@ -15,7 +15,7 @@ use shared::{
     account::rfc3339,
     auth::caller,
     error::chain_line,
-    http::{ApiError, json},
+    http::{ApiError, json, with_correlation},
     ratelimit::API_CALLS_PER_USER,
     upload::{NewUpload, UploadId, UploadRequest, UploadView},
     uploads::{Uploads, UploadsError},
@@ -32,9 +32,12 @@ struct CreatedResponse {
 }
 
 pub async fn handle(app: &Uploads, request: Request) -> Result<Response<Body>, Error> {
-    Ok(route(app, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+    let respond = async {
+        route(app, &request)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    };
+    Ok(with_correlation(&request, respond).await)
 }
 
 async fn route(app: &Uploads, request: &Request) -> Result<Response<Body>, ApiError> {

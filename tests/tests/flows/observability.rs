@@ -144,3 +144,43 @@ async fn a_local_secret_wins_and_needs_no_secrets_manager() {
     let summary = app.refresher.run(Command::Sweep { dry_run: false }).await;
     assert_eq!(summary.refreshed, 1);
 }
+
+#[tokio::test]
+async fn requests_carry_a_correlation_id_into_logs_and_back_to_the_caller() {
+    let logs = flows::logs::capture();
+    let app = spawn_app().await;
+    let call = |header: Option<&str>| {
+        let mut event = flows::events::http_event("GET", "/accounts", &[], Some("alice"));
+        if let Some(value) = header {
+            event["headers"]["x-correlation-id"] = serde_json::Value::String(value.to_owned());
+        }
+        let request_id = event["requestContext"]["requestId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let accounts = &app.accounts;
+        async move {
+            let response = accounts_api::handle(accounts, flows::events::request(&event))
+                .await
+                .unwrap();
+            let echoed = response.headers()["x-correlation-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (echoed, request_id)
+        }
+    };
+    let (echoed, _) = call(Some("client-trace-42")).await;
+    assert_eq!(echoed, "client-trace-42");
+    let (echoed, request_id) = call(None).await;
+    assert_eq!(echoed, request_id, "API Gateway's request id by default");
+    let (echoed, request_id) = call(Some("not ok; <script>")).await;
+    assert_eq!(echoed, request_id, "a malformed id is not echoed");
+    let captured = logs.contents();
+    assert!(
+        captured
+            .lines()
+            .any(|l| l.contains("client-trace-42") && l.contains("correlation_id")),
+        "the id is a field of the request's log lines"
+    );
+}
