@@ -441,7 +441,6 @@ impl PublishConfig {
                 u64::from(defaults.max_status_checks),
                 (0, 1000),
             )? as u32,
-            ..defaults
         };
         Ok(Self {
             token: TokenConfig::from_env(env)?,

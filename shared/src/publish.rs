@@ -60,8 +60,6 @@ pub struct PublishSettings {
     pub status_check_delay: Duration,
     /// Status checks before we stop asking.
     pub max_status_checks: u32,
-    /// Read timeout of the upload host.
-    pub transfer_read_timeout: Duration,
 }
 
 impl Default for PublishSettings {
@@ -74,7 +72,6 @@ impl Default for PublishSettings {
             max_defer: Duration::from_secs(900),
             status_check_delay: Duration::from_secs(900),
             max_status_checks: 96,
-            transfer_read_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -94,7 +94,7 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = PublishConfig::from_env(env)?;
     let token = TokenAdapters::build(sdk, &config.token)?;
-    let transfer = MediaTransfer::new(config.publish.transfer_read_timeout)?;
+    let transfer = MediaTransfer::new(token.tiktok.http().clone());
     Ok(Publisher::new(
         token.store,
         token.sealer,

@@ -131,6 +131,7 @@ pub struct TikTokClient {
     client_key: String,
     client_secret: ClientSecret,
     api_base_url: Url,
+    timeout: std::time::Duration,
 }
 
 impl TikTokClient {
@@ -141,7 +142,18 @@ impl TikTokClient {
             client_key: settings.client_key.clone(),
             client_secret: settings.client_secret.clone(),
             api_base_url: settings.api_base_url.clone(),
+            timeout: settings.timeout,
         }
+    }
+
+    /// The shared HTTP client (the media transfer uses it too).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A POST to one of TikTok's API endpoints, bounded by the API timeout.
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.endpoint(path)).timeout(self.timeout)
     }
 
     fn endpoint(&self, path: &str) -> Url {
@@ -190,8 +202,7 @@ impl TikTokClient {
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, TikTokError> {
         let response = self
-            .http
-            .post(self.endpoint("/v2/oauth/token/"))
+            .post("/v2/oauth/token/")
             .header("Cache-Control", "no-cache")
             .form(form)
             .send()
@@ -210,6 +221,7 @@ impl TikTokClient {
         let response = self
             .http
             .get(url)
+            .timeout(self.timeout)
             .bearer_auth(access.expose())
             .send()
             .await
@@ -250,8 +262,7 @@ impl TikTokClient {
             ("token", access.expose()),
         ];
         let response = self
-            .http
-            .post(self.endpoint("/v2/oauth/revoke/"))
+            .post("/v2/oauth/revoke/")
             .form(&form)
             .send()
             .await
@@ -288,12 +299,18 @@ pub struct UserInfo {
     pub profile: Profile,
 }
 
-/// The shared HTTP client for TikTok calls: rustls, explicit timeouts, no
-/// redirects (TikTok's API never redirects; a redirect is a fault).
+/// How long the upload host may stay silent while answering a chunk.
+const TRANSFER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The one HTTP client for TikTok, built once at cold start: rustls,
+/// no redirects (TikTok's API never redirects; a redirect is a fault), a
+/// connect timeout and a read timeout. API calls add their own overall
+/// timeout (`TIKTOK_TIMEOUT_SECONDS`); chunk uploads, which take as long as
+/// their bytes take, do not.
 pub fn http_client(settings: &TikTokSettings) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
-        .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
+        .read_timeout(TRANSFER_READ_TIMEOUT.max(settings.timeout))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tiktok-manager/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -2,8 +2,6 @@
 //! and inbox FILE_UPLOAD inits, the chunked media transfer, and the publish
 //! status.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use super::{TikTokClient, TikTokError, parse_envelope, read_body};
@@ -72,8 +70,7 @@ impl TikTokClient {
     #[tracing::instrument(name = "tiktok.creator_info", skip_all)]
     pub async fn creator_info(&self, access: &AccessToken) -> Result<CreatorInfo, TikTokError> {
         let response = self
-            .http
-            .post(self.endpoint("/v2/post/publish/creator_info/query/"))
+            .post("/v2/post/publish/creator_info/query/")
             .bearer_auth(access.expose())
             .header("Content-Type", "application/json; charset=UTF-8")
             .send()
@@ -111,8 +108,7 @@ impl TikTokClient {
             PublishMode::Inbox => ("/v2/post/publish/inbox/video/init/", None),
         };
         let response = self
-            .http
-            .post(self.endpoint(path))
+            .post(path)
             .bearer_auth(access.expose())
             .json(&Body {
                 post_info,
@@ -150,8 +146,7 @@ impl TikTokClient {
         publish_id: &PublishId,
     ) -> Result<PublishStatus, TikTokError> {
         let response = self
-            .http
-            .post(self.endpoint("/v2/post/publish/status/fetch/"))
+            .post("/v2/post/publish/status/fetch/")
             .bearer_auth(access.expose())
             .json(&serde_json::json!({ "publish_id": publish_id.as_ref() }))
             .send()
@@ -183,23 +178,17 @@ impl TikTokClient {
     }
 }
 
-/// The media transfer to TikTok's upload host. Its own HTTP client: a chunk
-/// of up to 128 MB takes longer than any API call, so there is no overall
-/// timeout, only connect and read timeouts.
+/// The media transfer to TikTok's upload host, on the same HTTP client as
+/// the API (see [`super::http_client`]): a chunk of up to 128 MB has no
+/// overall timeout, only the client's connect and read timeouts.
 #[derive(Clone)]
 pub struct MediaTransfer {
     http: reqwest::Client,
 }
 
 impl MediaTransfer {
-    pub fn new(read_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(read_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tiktok-manager/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http })
+    pub fn new(http: reqwest::Client) -> Self {
+        Self { http }
     }
 
     /// PUTs one chunk: `Content-Type`, `Content-Length` and `Content-Range`

@@ -250,36 +250,44 @@ async fn a_size_or_type_mismatch_fails_without_calling_tiktok() {
     assert!(app.sandbox.publishes().is_empty());
 }
 
-#[tokio::test]
-async fn a_5xx_mid_transfer_is_retried_on_the_same_chunk() {
-    let app = spawn_app().await;
-    app.seed_account("tt-pub-6", "alice", ALL_SCOPES).await;
+/// Publishes a generated 70 MB video (two chunks) for a new account
+/// `open_id` while the upload host answers `kind` to `count` PUTs from the
+/// second on. Returns the video's SHA-256 and the published upload.
+async fn publish_two_chunks_despite(
+    app: &TestApp,
+    open_id: &str,
+    kind: FaultKind,
+    count: u32,
+) -> (String, Value) {
+    app.seed_account(open_id, "alice", ALL_SCOPES).await;
     let size = 70_000_000;
     let data = generated_mp4(size);
     let digest = sha256(&data);
-    // The first chunk lands; the second fails twice with a 500.
     app.sandbox.add_fault(Fault {
         path_prefix: "/upload/".into(),
-        kind: FaultKind::Status(500),
-        count: 2,
+        kind,
+        count,
         rate: 0.0,
         after: 1,
     });
     let created = app
         .upload_video(
             "alice",
-            upload_request("tt-pub-6", "a.mp4", "video/mp4", size),
+            upload_request(open_id, "a.mp4", "video/mp4", size),
             data,
         )
         .await;
     app.drain_publish_queue(5).await;
-    let view = wait_for_status(
-        &app,
-        "alice",
-        created["upload_id"].as_str().unwrap(),
-        "published",
-    )
-    .await;
+    let id = created["upload_id"].as_str().unwrap();
+    (digest, wait_for_status(app, "alice", id, "published").await)
+}
+
+#[tokio::test]
+async fn a_5xx_mid_transfer_is_retried_on_the_same_chunk() {
+    let app = spawn_app().await;
+    // The first chunk lands; the second fails twice with a 500.
+    let (digest, view) =
+        publish_two_chunks_despite(&app, "tt-pub-6", FaultKind::Status(500), 2).await;
     let publish = app
         .sandbox
         .publish(view["publish_id"].as_str().unwrap())
@@ -297,33 +305,9 @@ async fn a_5xx_mid_transfer_is_retried_on_the_same_chunk() {
 #[tokio::test]
 async fn an_expired_upload_url_gets_a_fresh_init_and_one_post() {
     let app = spawn_app().await;
-    app.seed_account("tt-pub-7", "alice", ALL_SCOPES).await;
-    let size = 70_000_000;
-    let data = generated_mp4(size);
-    let digest = sha256(&data);
     // TikTok answers the second chunk "the upload_url has expired".
-    app.sandbox.add_fault(Fault {
-        path_prefix: "/upload/".into(),
-        kind: FaultKind::Status(403),
-        count: 1,
-        rate: 0.0,
-        after: 1,
-    });
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request("tt-pub-7", "a.mp4", "video/mp4", size),
-            data,
-        )
-        .await;
-    app.drain_publish_queue(5).await;
-    let view = wait_for_status(
-        &app,
-        "alice",
-        created["upload_id"].as_str().unwrap(),
-        "published",
-    )
-    .await;
+    let (digest, view) =
+        publish_two_chunks_despite(&app, "tt-pub-7", FaultKind::Status(403), 1).await;
     assert_eq!(app.sandbox.inits("tt-pub-7"), 2);
     let publishes = app.sandbox.publishes();
     let complete: Vec<_> = publishes
@@ -338,7 +322,7 @@ async fn an_expired_upload_url_gets_a_fresh_init_and_one_post() {
         .find(|p| p.status != "PUBLISH_COMPLETE")
         .unwrap();
     assert!(
-        abandoned.uploaded_bytes < size as u64,
+        abandoned.uploaded_bytes < abandoned.video_size,
         "the first never completed"
     );
 }
