@@ -53,6 +53,14 @@ impl ApiError {
         )
     }
 
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this route",
+        )
+    }
+
     pub fn bad_gateway() -> Self {
         Self::new(
             StatusCode::BAD_GATEWAY,
@@ -169,9 +177,10 @@ impl ApiError {
 /// and the client: the caller's `X-Correlation-Id` when it is a plain token
 /// (1-64 of `A-Za-z0-9._-`), else API Gateway's request id. It is a field of
 /// the request's span and comes back in the response's `X-Correlation-Id`.
+/// An error from `respond` becomes its error response.
 pub async fn with_correlation(
     request: &lambda_http::Request,
-    respond: impl Future<Output = Response<Body>>,
+    respond: impl Future<Output = Result<Response<Body>, ApiError>>,
 ) -> Response<Body> {
     use tracing::Instrument;
     let id = correlation_id(request);
@@ -181,7 +190,10 @@ pub async fn with_correlation(
         method = %request.method(),
         path = %request.uri().path()
     );
-    let mut response = respond.instrument(span).await;
+    let mut response = respond
+        .instrument(span)
+        .await
+        .unwrap_or_else(ApiError::into_response);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-correlation-id", value);
     }

@@ -233,13 +233,17 @@ impl Publisher {
                 Ok(Handled::Transferred)
             }
             Step::Failed(reason) => {
-                self.store.fail_upload(id, &owner, &reason, now).await?;
+                self.store
+                    .release_upload(id, &owner, UploadStatus::Failed, &reason, now)
+                    .await?;
                 tracing::warn!(reason = %reason, "upload failed");
                 Ok(Handled::Failed(reason))
             }
             Step::Defer { reason, .. } if attempt + 1 >= self.settings.max_attempts => {
                 let reason = format!("gave up after {} attempts: {reason}", attempt + 1);
-                self.store.fail_upload(id, &owner, &reason, now).await?;
+                self.store
+                    .release_upload(id, &owner, UploadStatus::Failed, &reason, now)
+                    .await?;
                 tracing::warn!(reason = %reason, "upload failed");
                 Ok(Handled::Failed(reason))
             }

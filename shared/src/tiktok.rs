@@ -201,14 +201,12 @@ impl TikTokClient {
         form: &[(&str, &str)],
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, TikTokError> {
-        let response = self
-            .post("/v2/oauth/token/")
-            .header("Cache-Control", "no-cache")
-            .form(form)
-            .send()
-            .await
-            .map_err(TikTokError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
+        let (status, body) = call(
+            self.post("/v2/oauth/token/")
+                .header("Cache-Control", "no-cache")
+                .form(form),
+        )
+        .await?;
         parse_token_response(status, &body, now)
     }
 
@@ -218,15 +216,13 @@ impl TikTokClient {
         let mut url = self.endpoint("/v2/user/info/");
         url.query_pairs_mut()
             .append_pair("fields", "open_id,union_id,avatar_url,display_name");
-        let response = self
-            .http
-            .get(url)
-            .timeout(self.timeout)
-            .bearer_auth(access.expose())
-            .send()
-            .await
-            .map_err(TikTokError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
+        let (status, body) = call(
+            self.http
+                .get(url)
+                .timeout(self.timeout)
+                .bearer_auth(access.expose()),
+        )
+        .await?;
         #[derive(Deserialize)]
         struct Data {
             user: RawUser,
@@ -261,13 +257,7 @@ impl TikTokClient {
             ("client_secret", self.client_secret.expose()),
             ("token", access.expose()),
         ];
-        let response = self
-            .post("/v2/oauth/revoke/")
-            .form(&form)
-            .send()
-            .await
-            .map_err(TikTokError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
+        let (status, body) = call(self.post("/v2/oauth/revoke/").form(&form)).await?;
         let value: serde_json::Value = if body.trim().is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
@@ -314,6 +304,12 @@ pub fn http_client(settings: &TikTokSettings) -> Result<reqwest::Client, reqwest
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tiktok-manager/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// Sends a request to TikTok and reads its (small) answer.
+async fn call(request: reqwest::RequestBuilder) -> Result<(u16, String), TikTokError> {
+    let response = request.send().await.map_err(TikTokError::from_reqwest)?;
+    read_body(response).await
 }
 
 async fn read_body(response: reqwest::Response) -> Result<(u16, String), TikTokError> {

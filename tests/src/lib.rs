@@ -3,6 +3,7 @@
 //! through the same `shared::startup` as their `main.rs`.
 
 pub mod aws_proxy;
+pub mod bench;
 pub mod events;
 pub mod logs;
 pub mod provision;

@@ -26,12 +26,7 @@ struct ListResponse {
 }
 
 pub async fn handle(app: &Accounts, request: Request) -> Result<Response<Body>, Error> {
-    let respond = async {
-        route(app, &request)
-            .await
-            .unwrap_or_else(ApiError::into_response)
-    };
-    Ok(with_correlation(&request, respond).await)
+    Ok(with_correlation(&request, route(app, &request)).await)
 }
 
 async fn route(app: &Accounts, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -88,11 +83,9 @@ async fn route(app: &Accounts, request: &Request) -> Result<Response<Body>, ApiE
             *response.status_mut() = StatusCode::NO_CONTENT;
             Ok(response)
         }
-        ["accounts"] | ["accounts", _] | ["accounts", _, "refresh"] => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this method is not allowed on this route",
-        )),
+        ["accounts"] | ["accounts", _] | ["accounts", _, "refresh"] => {
+            Err(ApiError::method_not_allowed())
+        }
         _ => Err(ApiError::not_found()),
     }
 }

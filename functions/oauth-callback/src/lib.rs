@@ -23,7 +23,7 @@ pub async fn handle(app: &OAuthCallback, request: Request) -> Result<Response<Bo
         if let Err(e) = &outcome {
             tracing::warn!(reason = e.reason(), error = %chain_line(e), "oauth callback refused");
         }
-        redirect(&app.return_location(&outcome))
+        Ok(redirect(&app.return_location(&outcome)))
     };
     Ok(with_correlation(&request, respond).await)
 }

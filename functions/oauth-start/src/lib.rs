@@ -19,12 +19,7 @@ struct StartResponse {
 }
 
 pub async fn handle(app: &OAuthStart, request: Request) -> Result<Response<Body>, Error> {
-    let respond = async {
-        start(app, &request)
-            .await
-            .unwrap_or_else(ApiError::into_response)
-    };
-    Ok(with_correlation(&request, respond).await)
+    Ok(with_correlation(&request, start(app, &request)).await)
 }
 
 async fn start(app: &OAuthStart, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -14,21 +14,12 @@ use shared::{
 };
 
 pub async fn handle(app: &Webhooks, request: Request) -> Result<Response<Body>, Error> {
-    let respond = async {
-        route(app, &request)
-            .await
-            .unwrap_or_else(ApiError::into_response)
-    };
-    Ok(with_correlation(&request, respond).await)
+    Ok(with_correlation(&request, route(app, &request)).await)
 }
 
 async fn route(app: &Webhooks, request: &Request) -> Result<Response<Body>, ApiError> {
     if request.method() != Method::POST {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this method is not allowed on this route",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let signature = request
         .headers()

@@ -32,12 +32,7 @@ struct CreatedResponse {
 }
 
 pub async fn handle(app: &Uploads, request: Request) -> Result<Response<Body>, Error> {
-    let respond = async {
-        route(app, &request)
-            .await
-            .unwrap_or_else(ApiError::into_response)
-    };
-    Ok(with_correlation(&request, respond).await)
+    Ok(with_correlation(&request, route(app, &request)).await)
 }
 
 async fn route(app: &Uploads, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -72,11 +67,7 @@ async fn route(app: &Uploads, request: &Request) -> Result<Response<Body>, ApiEr
             let view = app.get(&user, &id).await.map_err(edge)?;
             Ok(json(StatusCode::OK, &view))
         }
-        ["uploads"] | ["uploads", _] => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this method is not allowed on this route",
-        )),
+        ["uploads"] | ["uploads", _] => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found()),
     }
 }

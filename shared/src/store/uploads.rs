@@ -215,9 +215,9 @@ impl Store {
         Ok(())
     }
 
-    /// Gives the lease back so a later attempt can continue: `uploaded`
-    /// when nothing was sent to TikTok yet, `publishing` once a publish_id
-    /// exists. `note` says why (kept in `error` while not final).
+    /// Gives the lease back, leaving the upload in `status` with `note` in
+    /// `error`: `uploaded` (nothing sent to TikTok yet) or `publishing` (a
+    /// publish_id exists) for a later attempt to continue, or `failed`.
     #[tracing::instrument(name = "store.release_upload", skip_all, fields(upload_id = %id))]
     pub async fn release_upload(
         &self,
@@ -250,35 +250,6 @@ impl Store {
                 StoreError::NotLeasable,
                 "DynamoDB UpdateItem (release upload)",
             ))?;
-        Ok(())
-    }
-
-    /// Ends a publish we hold as `failed`, with the reason.
-    #[tracing::instrument(name = "store.fail_upload", skip_all, fields(upload_id = %id))]
-    pub async fn fail_upload(
-        &self,
-        id: &UploadId,
-        owner: &str,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(upload_key(id)))
-            .update_expression(
-                "SET #status = :failed, #error = :error, updated_at = :now REMOVE lease_owner, lease_until",
-            )
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#error", "error")
-            .expression_attribute_values(":failed", s(UploadStatus::Failed.as_str()))
-            .expression_attribute_values(":error", s(error))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await
-            .map_err(on_condition(StoreError::NotLeasable, "DynamoDB UpdateItem (fail upload)"))?;
         Ok(())
     }
 

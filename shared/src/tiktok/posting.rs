@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{TikTokClient, TikTokError, parse_envelope, read_body};
+use super::{TikTokClient, TikTokError, call, parse_envelope, read_body};
 use crate::{
     tokens::{AccessToken, UploadUrl},
     upload::{Chunk, ChunkPlan, PostSettings, PublishId, PublishMode, VideoType},
@@ -69,14 +69,12 @@ impl TikTokClient {
     /// `POST /v2/post/publish/creator_info/query/`.
     #[tracing::instrument(name = "tiktok.creator_info", skip_all)]
     pub async fn creator_info(&self, access: &AccessToken) -> Result<CreatorInfo, TikTokError> {
-        let response = self
-            .post("/v2/post/publish/creator_info/query/")
-            .bearer_auth(access.expose())
-            .header("Content-Type", "application/json; charset=UTF-8")
-            .send()
-            .await
-            .map_err(TikTokError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
+        let (status, body) = call(
+            self.post("/v2/post/publish/creator_info/query/")
+                .bearer_auth(access.expose())
+                .header("Content-Type", "application/json; charset=UTF-8"),
+        )
+        .await?;
         parse_envelope(status, &body)
     }
 
@@ -107,20 +105,14 @@ impl TikTokClient {
             PublishMode::Direct => ("/v2/post/publish/video/init/", Some(post)),
             PublishMode::Inbox => ("/v2/post/publish/inbox/video/init/", None),
         };
-        let response = self
-            .post(path)
-            .bearer_auth(access.expose())
-            .json(&Body {
-                post_info,
-                source_info: SourceInfo {
-                    source: "FILE_UPLOAD",
-                    plan,
-                },
-            })
-            .send()
-            .await
-            .map_err(TikTokError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
+        let (status, body) = call(self.post(path).bearer_auth(access.expose()).json(&Body {
+            post_info,
+            source_info: SourceInfo {
+                source: "FILE_UPLOAD",
+                plan,
+            },
+        }))
+        .await?;
         #[derive(Deserialize)]
         struct Data {
             publish_id: String,
@@ -145,14 +137,12 @@ impl TikTokClient {
         access: &AccessToken,
         publish_id: &PublishId,
     ) -> Result<PublishStatus, TikTokError> {
-        let response = self
-            .post("/v2/post/publish/status/fetch/")
-            .bearer_auth(access.expose())
-            .json(&serde_json::json!({ "publish_id": publish_id.as_ref() }))
-            .send()
-            .await
-            .map_err(TikTokError::from_reqwest)?;
-        let (status, body) = read_body(response).await?;
+        let (status, body) = call(
+            self.post("/v2/post/publish/status/fetch/")
+                .bearer_auth(access.expose())
+                .json(&serde_json::json!({ "publish_id": publish_id.as_ref() })),
+        )
+        .await?;
         #[derive(Deserialize)]
         struct Data {
             status: String,

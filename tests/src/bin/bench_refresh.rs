@@ -8,15 +8,16 @@
 //! (N × latency / concurrency), AWS calls per refreshed account, the peak
 //! RSS during the sweep, and the same accounts refreshed one at a time.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command as Process, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use chrono::Utc;
-use flows::{Clients, aws_endpoint, aws_proxy::AwsProxy, provision};
+use flows::{
+    Clients, aws_endpoint,
+    aws_proxy::AwsProxy,
+    bench::{peak_rss_kib, reset_peak_rss, start_sandbox},
+    provision,
+};
 use futures::{StreamExt, stream};
 use shared::{
     account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
@@ -58,54 +59,6 @@ fn args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-/// Peak resident set size of this process since the last reset, in KiB.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-struct Sandbox {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn start_sandbox(client_key: &str, client_secret: &str) -> anyhow::Result<Sandbox> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let exe = std::env::current_exe()?
-        .parent()
-        .ok_or_else(|| anyhow!("no exe dir"))?
-        .join("tiktok-sandbox");
-    let child = Process::new(exe)
-        .env("SANDBOX_ADDR", format!("127.0.0.1:{port}"))
-        .env("SANDBOX_CLIENT_KEY", client_key)
-        .env("SANDBOX_CLIENT_SECRET", client_secret)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting tiktok-sandbox (build it with the same profile)")?;
-    Ok(Sandbox {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
@@ -114,18 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let clients = Clients::new(&shared::aws::load(&admin).await);
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let p = provision::provision(&clients, &prefix).await?;
-    let sandbox = start_sandbox("bench_key", "bench_secret")?;
-    for _ in 0..100 {
-        if http
-            .get(format!("{}/sandbox/stats", sandbox.url))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let sandbox = start_sandbox("bench_key", "bench_secret").await?;
     let proxy = AwsProxy::spawn(aws_endpoint()).await?;
     let mut env = admin.clone();
     for (k, v) in [

@@ -9,17 +9,17 @@
 //! Prints, per size, the median throughput of each and the relay's peak
 //! RSS (this process; moto and the sandbox run in their own).
 
-use std::{
-    io::Write,
-    net::TcpListener,
-    process::{Child, Command as Process, Stdio},
-    time::{Duration, Instant},
-};
+use std::{io::Write, time::Instant};
 
 use anyhow::{Context, anyhow};
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::Utc;
-use flows::{Clients, aws_endpoint, provision, publishing::generated_mp4};
+use flows::{
+    Clients, aws_endpoint,
+    bench::{peak_rss_kib, reset_peak_rss, rss_kib, start_sandbox},
+    provision,
+    publishing::generated_mp4,
+};
 use shared::{
     account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
     config::TableName,
@@ -57,64 +57,9 @@ fn args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-fn peak_rss_kib() -> u64 {
-    rss_field("VmHWM:")
-}
-
-fn rss_kib() -> u64 {
-    rss_field("VmRSS:")
-}
-
-fn rss_field(name: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-struct Sandbox {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn start_sandbox() -> anyhow::Result<Sandbox> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let exe = std::env::current_exe()?
-        .parent()
-        .ok_or_else(|| anyhow!("no exe dir"))?
-        .join("tiktok-sandbox");
-    let child = Process::new(exe)
-        .env("SANDBOX_ADDR", format!("127.0.0.1:{port}"))
-        .env("SANDBOX_CLIENT_KEY", "bench_key")
-        .env("SANDBOX_CLIENT_SECRET", "bench_secret")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting tiktok-sandbox (build it with the same profile)")?;
-    Ok(Sandbox {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
 }
 
 /// Writes a generated video of `size` bytes to a temporary file, 8 MB at a
@@ -141,18 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let clients = Clients::new(&shared::aws::load(&admin).await);
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let p = provision::provision(&clients, &prefix).await?;
-    let sandbox = start_sandbox()?;
-    for _ in 0..100 {
-        if http
-            .get(format!("{}/sandbox/stats", sandbox.url))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let sandbox = start_sandbox("bench_key", "bench_secret").await?;
     let mut env = admin.clone();
     for (k, v) in [
         ("TABLE_NAME", p.table.clone()),
