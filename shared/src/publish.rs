@@ -212,7 +212,9 @@ impl Publisher {
             }
             Err(e) => return Err(e.into()),
         };
-        let step = self.attempt(&upload, &owner).await?;
+        // The publish_id stored for this upload, kept current by the attempt.
+        let mut stored = upload.publish_id.clone();
+        let step = self.attempt(&upload, &owner, &mut stored).await?;
         let now = Utc::now();
         match step {
             Step::Transferred => {
@@ -250,9 +252,9 @@ impl Publisher {
             Step::Defer { delay, reason } => {
                 // Nothing reached TikTok without a stored publish_id, so the
                 // next attempt either starts over or resumes that publish.
-                let status = match self.store.get_upload(id).await? {
-                    Some(u) if u.publish_id.is_some() => UploadStatus::Publishing,
-                    _ => UploadStatus::Uploaded,
+                let status = match stored {
+                    Some(_) => UploadStatus::Publishing,
+                    None => UploadStatus::Uploaded,
                 };
                 self.store
                     .release_upload(id, &owner, status, &reason, now)
@@ -270,14 +272,19 @@ impl Publisher {
         }
     }
 
-    /// One attempt at an upload we hold.
-    async fn attempt(&self, upload: &Upload, owner: &str) -> Result<Step, PublishError> {
+    /// One attempt at an upload we hold. `previous` is the publish_id stored
+    /// for it; the attempt updates it when it stores a new one.
+    async fn attempt(
+        &self,
+        upload: &Upload,
+        owner: &str,
+        previous: &mut Option<PublishId>,
+    ) -> Result<Step, PublishError> {
         let access = match self.access_token(upload).await? {
             Ok(access) => access,
             Err(step) => return Ok(step),
         };
-        let mut previous = upload.publish_id.clone();
-        if let Some(publish_id) = &previous {
+        if let Some(publish_id) = previous.as_ref() {
             // A publish was started before. Resume only what provably cannot
             // complete on its own; otherwise it is TikTok's now.
             match self.previous_publish(upload, &access, publish_id).await {
@@ -335,7 +342,7 @@ impl Publisher {
                 }
             }
             tracing::info!(publish_id = %ticket.publish_id, chunks = plan.total_chunk_count, "transferring");
-            previous = Some(ticket.publish_id);
+            *previous = Some(ticket.publish_id);
             match self
                 .transfer(upload, &ticket.upload_url, &plan, source.take())
                 .await

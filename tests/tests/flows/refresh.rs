@@ -213,7 +213,18 @@ async fn invalid_grant_after_another_writer_rotated_the_token_does_not_flag() {
         let refresher = app.refresher.clone();
         tokio::spawn(async move { refresher.run(sweep()).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The sweep holds the lease (and so has read the old tokens) before the
+    // other writer goes ahead: wait for the lease, not a fixed delay.
+    for _ in 0..200 {
+        let leased = app
+            .account_item(id.as_ref())
+            .await
+            .is_some_and(|item| item.contains_key("lease_owner"));
+        if leased {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let newer = shared::account::Account {
         token_version: before.token_version + 1,
         sealed_tokens: Some(
