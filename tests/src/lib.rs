@@ -166,6 +166,16 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     }
 }
 
+/// Waits, when less than `needed` is left of `limit`'s current fixed
+/// window, until the next one starts: a test that fills a window must not
+/// straddle two.
+pub async fn within_one_window(limit: &shared::ratelimit::RateLimit, needed: std::time::Duration) {
+    let left = limit.retry_after(Utc::now());
+    if left < needed.as_secs() {
+        tokio::time::sleep(std::time::Duration::from_millis(left * 1000 + 100)).await;
+    }
+}
+
 /// A response's body as text.
 pub fn body_text(response: &Response<Body>) -> String {
     match response.body() {

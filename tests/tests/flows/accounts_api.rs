@@ -112,6 +112,11 @@ async fn keys_are_independent_windows_roll_over_and_retry_after_is_exact() {
 #[tokio::test]
 async fn forced_refreshes_over_the_limit_get_429_with_retry_after() {
     let app = spawn_app().await;
+    flows::within_one_window(
+        &shared::ratelimit::FORCED_REFRESHES_PER_ACCOUNT,
+        std::time::Duration::from_secs(60),
+    )
+    .await;
     app.connect("alice", "tt-1").await;
     for _ in 0..3 {
         let ok = app
@@ -136,6 +141,11 @@ async fn forced_refreshes_over_the_limit_get_429_with_retry_after() {
 #[tokio::test]
 async fn oauth_starts_over_the_limit_get_429() {
     let app = spawn_app().await;
+    flows::within_one_window(
+        &shared::ratelimit::OAUTH_STARTS_PER_USER,
+        std::time::Duration::from_secs(60),
+    )
+    .await;
     for _ in 0..20 {
         assert_eq!(app.start_oauth(Some("alice")).await.status(), 200);
     }
