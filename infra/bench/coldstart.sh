@@ -9,5 +9,5 @@ cd "$root"
 if [ -z "${SKIP_SAM_BUILD:-}" ]; then
   "$root/infra/deploy/build.sh" "${ARCH:-x86_64}"
 fi
-cargo build --release --quiet -p flows --bin bench-coldstart
+cargo build --release --quiet -p tools --bin bench-coldstart
 "$root/target/release/bench-coldstart" "$@"

@@ -8,6 +8,6 @@ cd "$root"
 "$root/infra/local/setup.sh"
 MOTO_PORT="${BENCH_MOTO_PORT:-5020}"
 start_private_moto "$MOTO_PORT" bench-refresh
-cargo build --release --quiet -p flows --bin bench-refresh
+cargo build --release --quiet -p tools --bin bench-refresh
 cargo build --release --quiet -p tiktok-sandbox --bin tiktok-sandbox
 AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" "$root/target/release/bench-refresh" "$@"

@@ -1,26 +1,15 @@
-//! Everything the functions share: the domain, its ports, and the adapters
-//! that speak to DynamoDB, KMS, S3, SQS and TikTok.
+//! Everything the functions share, in layers: `domain` (values, rules and
+//! ports), `adapters` (DynamoDB, KMS, S3, SQS, Secrets Manager and TikTok),
+//! `service` (the use cases), `edge` (HTTP), with `env` and `support` below
+//! them all, `config` composing each function's settings and `startup`
+//! building each function's app. Imports only flow down (see
+//! `tests/layers.rs`).
 
-pub mod account;
-pub mod accounts;
-pub mod auth;
-pub mod aws;
-pub mod bucket;
+pub mod adapters;
 pub mod config;
-pub mod error;
-pub mod http;
-pub mod metrics;
-pub mod oauth;
-pub mod publish;
-pub mod queue;
-pub mod ratelimit;
-pub mod refresh;
-pub mod secrets;
+pub mod domain;
+pub mod edge;
+pub mod env;
+pub mod service;
 pub mod startup;
-pub mod store;
-pub mod telemetry;
-pub mod tiktok;
-pub mod tokens;
-pub mod upload;
-pub mod uploads;
-pub mod webhook;
+pub mod support;

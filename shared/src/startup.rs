@@ -1,25 +1,35 @@
 //! Builds each function's application from its configuration: the one place
 //! that wires config, clients and services, used by `main.rs` and by the
-//! tests alike.
+//! tests alike. Every client is built here, once per cold start.
 
 use crate::{
-    accounts::Accounts,
-    aws,
-    bucket::UploadBucket,
-    config::{
-        ConfigError, Env, OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig,
-        TokenConfig, UploadPresignConfig, WebhookConfig,
+    adapters::{
+        aws,
+        kms::KmsSealer,
+        s3::UploadBucket,
+        secrets_manager,
+        sqs::Queue,
+        store::Store,
+        tiktok::{
+            client::{TikTokClient, http_client},
+            transfer::MediaTransfer,
+        },
     },
-    oauth::{OAuthCallback, OAuthStart},
-    publish::Publisher,
-    queue::PublishQueue,
-    refresh::Refresher,
-    secrets,
-    store::Store,
-    tiktok::{TikTokClient, http_client, posting::MediaTransfer},
-    tokens::KmsSealer,
-    uploads::Uploads,
-    webhook::Webhooks,
+    config::{
+        OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig, TokenConfig,
+        UploadPresignConfig, WebhookConfig,
+    },
+    env::{ConfigError, Env},
+    service::{
+        accounts::Accounts,
+        limits::Limiter,
+        oauth::{callback::OAuthCallback, start::OAuthStart},
+        publish::{PublishAdapters, Publisher},
+        refresh::Refresher,
+        uploads::Uploads,
+        webhooks::Webhooks,
+    },
+    support::clock::Clock,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +44,12 @@ pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
     let config = OAuthStartConfig::from_env(env)?;
     let sdk = aws::load(env).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    Ok(OAuthStart::new(store, config.authorize, config.state_ttl))
+    Ok(OAuthStart::new(
+        store,
+        config.authorize,
+        config.start,
+        Clock::system(),
+    ))
 }
 
 pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
@@ -45,8 +60,8 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
         token.store,
         token.sealer,
         token.tiktok,
-        config.redirect_uri,
-        config.return_url,
+        config.callback,
+        Clock::system(),
     ))
 }
 
@@ -59,6 +74,7 @@ pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
         token.sealer,
         token.tiktok,
         config.refresh,
+        Clock::system(),
     ))
 }
 
@@ -66,14 +82,17 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = RefreshConfig::from_env(env)?;
     let token = TokenAdapters::build(sdk, &config.token)?;
+    let clock = Clock::system();
     let refresher = Refresher::new(
         token.store.clone(),
         token.sealer.clone(),
         token.tiktok.clone(),
         config.refresh,
+        clock.clone(),
     );
     Ok(Accounts::new(
-        token.store,
+        token.store.clone(),
+        Limiter::new(token.store, clock),
         token.sealer,
         token.tiktok,
         refresher,
@@ -83,10 +102,14 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
 pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
     let config = UploadPresignConfig::from_env(env)?;
     let sdk = aws::load(env).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    let clock = Clock::system();
     Ok(Uploads::new(
-        Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
+        store.clone(),
+        Limiter::new(store, clock.clone()),
         UploadBucket::new(aws::s3_client(&sdk, env), config.bucket),
         config.uploads,
+        clock,
     ))
 }
 
@@ -95,15 +118,15 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
     let config = PublishConfig::from_env(env)?;
     let token = TokenAdapters::build(sdk, &config.token)?;
     let transfer = MediaTransfer::new(token.tiktok.http().clone());
-    Ok(Publisher::new(
-        token.store,
-        token.sealer,
-        token.tiktok,
+    let adapters = PublishAdapters {
+        store: token.store,
+        sealer: token.sealer,
+        tiktok: token.tiktok,
         transfer,
-        UploadBucket::new(aws::s3_client(sdk, env), config.bucket),
-        PublishQueue::new(aws_sdk_sqs::Client::new(sdk), config.queue_url.as_str()),
-        config.publish,
-    ))
+        bucket: UploadBucket::new(aws::s3_client(sdk, env), config.bucket),
+        queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
+    };
+    Ok(Publisher::new(adapters, config.publish, Clock::system()))
 }
 
 pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
@@ -112,6 +135,7 @@ pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
     Ok(Webhooks::new(
         Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table),
         config.webhook,
+        Clock::system(),
     ))
 }
 
@@ -119,7 +143,7 @@ pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
 /// (read from Secrets Manager when only its ARN is configured).
 async fn with_client_secret(env: &Env) -> Result<(aws_config::SdkConfig, Env), StartupError> {
     let sdk = aws::load(env).await;
-    let env = secrets::resolve(env, &sdk).await?;
+    let env = secrets_manager::resolve(env, &sdk).await?;
     Ok((sdk, env))
 }
 
@@ -136,7 +160,7 @@ impl TokenAdapters {
         let http = http_client(&config.tiktok)?;
         Ok(Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table),
-            sealer: KmsSealer::new(aws_sdk_kms::Client::new(sdk), config.token_key_id.clone()),
+            sealer: KmsSealer::new(aws_sdk_kms::Client::new(sdk), config.token_key.clone()),
             tiktok: TikTokClient::new(http, &config.tiktok),
         })
     }

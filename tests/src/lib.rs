@@ -1,49 +1,47 @@
 //! The test harness: `spawn_app` gives each test its own table, KMS key,
-//! bucket, publish queue and TikTok sandbox on the local emulator, and builds the functions
-//! through the same `shared::startup` as their `main.rs`.
+//! bucket, publish queue and TikTok sandbox on the local emulator, and
+//! builds the functions through the same `shared::startup` as their
+//! `main.rs`. Provisioning, the fault proxy and seeding come from `tools`.
 
-pub mod aws_proxy;
-pub mod bench;
 pub mod events;
 pub mod logs;
-pub mod provision;
 pub mod publishing;
-pub mod template;
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use futures::{StreamExt, stream};
 use lambda_http::{Body, Response};
 use shared::{
-    account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
-    config::{Env, TableName},
-    oauth::{OAuthCallback, OAuthStart},
-    refresh::Refresher,
-    store::Store,
-    tokens::{AccessToken, KmsSealer, RefreshToken, TokenSet},
+    adapters::{
+        aws,
+        kms::{KeyId, KmsSealer},
+        store::{Store, TableName},
+        tiktok::{
+            client::{TikTokClient, http_client},
+            settings::TikTokSettings,
+        },
+    },
+    domain::{ids::AccountId, ratelimit::RateLimit},
+    env::Env,
+    service::{
+        accounts::Accounts,
+        oauth::{callback::OAuthCallback, start::OAuthStart},
+        publish::Publisher,
+        refresh::Refresher,
+        uploads::Uploads,
+        webhooks::Webhooks,
+    },
 };
 use tiktok_sandbox::{RunningSandbox, SandboxConfig};
+use tools::{
+    aws_endpoint, aws_proxy, emulator_env, provision,
+    seed::{self, Freshness},
+};
 use url::Url;
 
-pub use provision::{Clients, Provisioned};
-
-/// The moto server the tests use: `AWS_ENDPOINT_URL`, or the local stack's.
-pub fn aws_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
-
-/// The AWS part of a function's environment, pointed at the emulator at
-/// `endpoint` with its test credentials.
-pub fn emulator_env(endpoint: &str) -> Env {
-    Env::from_pairs([
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ])
-}
+pub use tools::{Clients, Provisioned};
 
 pub const REDIRECT_URI: &str = "https://api.example.test/oauth/tiktok/callback";
 pub const RETURN_URL: &str = "https://app.example.test/accounts";
@@ -90,10 +88,10 @@ pub struct TestApp {
     pub start: OAuthStart,
     pub callback: OAuthCallback,
     pub refresher: Refresher,
-    pub accounts: shared::accounts::Accounts,
-    pub uploads: shared::uploads::Uploads,
-    pub publisher: shared::publish::Publisher,
-    pub webhooks: shared::webhook::Webhooks,
+    pub accounts: Accounts,
+    pub uploads: Uploads,
+    pub publisher: Publisher,
+    pub webhooks: Webhooks,
     browser: reqwest::Client,
 }
 
@@ -104,7 +102,7 @@ pub async fn spawn_app() -> TestApp {
 /// Like [`spawn_app`], with a chance to change the functions' environment.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let admin_env = emulator_env(&aws_endpoint());
-    let sdk = shared::aws::load(&admin_env).await;
+    let sdk = aws::load(&admin_env).await;
     let clients = Clients::new(&sdk);
     let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
     let provisioned = provision::provision(&clients, &prefix).await.expect(
@@ -169,7 +167,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
 /// Waits, when less than `needed` is left of `limit`'s current fixed
 /// window, until the next one starts: a test that fills a window must not
 /// straddle two.
-pub async fn within_one_window(limit: &shared::ratelimit::RateLimit, needed: std::time::Duration) {
+pub async fn within_one_window(limit: &RateLimit, needed: std::time::Duration) {
     let left = limit.retry_after(Utc::now());
     if left < needed.as_secs() {
         tokio::time::sleep(std::time::Duration::from_millis(left * 1000 + 100)).await;
@@ -211,7 +209,7 @@ impl TestApp {
     /// A store that reaches the emulator through the fault proxy, as the
     /// functions do (its calls are counted).
     pub async fn proxied_store(&self) -> Store {
-        let sdk = shared::aws::load(&self.env).await;
+        let sdk = aws::load(&self.env).await;
         Store::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             &TableName::from_env(&self.env).expect("table"),
@@ -242,14 +240,17 @@ impl TestApp {
     }
 
     /// A TikTok client configured like the functions' (pointed at the sandbox).
-    pub fn tiktok(&self) -> shared::tiktok::TikTokClient {
-        let settings = shared::config::TikTokSettings::from_env(&self.env).expect("settings");
-        let http = shared::tiktok::http_client(&settings).expect("http client");
-        shared::tiktok::TikTokClient::new(http, &settings)
+    pub fn tiktok(&self) -> TikTokClient {
+        let settings = TikTokSettings::from_env(&self.env).expect("settings");
+        let http = http_client(&settings).expect("http client");
+        TikTokClient::new(http, &settings)
     }
 
     pub fn sealer(&self) -> KmsSealer {
-        KmsSealer::new(self.clients.kms.clone(), self.provisioned.key_id.clone())
+        KmsSealer::new(
+            self.clients.kms.clone(),
+            KeyId::from_env(&self.env).expect("key id"),
+        )
     }
 
     /// Another token-refresh instance (another Lambda), same configuration
@@ -270,50 +271,38 @@ impl TestApp {
         count: usize,
         owner: &str,
     ) -> Vec<AccountId> {
-        let store = self.store();
-        let sealer = self.sealer();
-        let now = Utc::now();
         let ids: Vec<AccountId> = (0..count)
             .map(|i| AccountId::parse(format!("{prefix}-{i}")).expect("id"))
             .collect();
         stream::iter(ids.clone())
-            .for_each_concurrent(16, |id| {
-                let (store, sealer) = (&store, &sealer);
-                async move {
-                    let (access, refresh) = self
-                        .sandbox
-                        .issue_grant(id.as_ref(), "user.info.basic,video.upload");
-                    let tokens = TokenSet {
-                        access: AccessToken::parse(access).expect("token"),
-                        refresh: RefreshToken::parse(refresh).expect("token"),
-                    };
-                    let sealed = sealer.seal(&id, &tokens).await.expect("seal");
-                    let account = Account {
-                        id: id.clone(),
-                        owner: UserId::parse(owner).expect("user"),
-                        profile: Profile {
-                            display_name: format!("Seeded {id}"),
-                            avatar_url: None,
-                        },
-                        status: AccountStatus::Active,
-                        scopes: Scopes::parse("user.info.basic,video.upload").expect("scopes"),
-                        // Issued an hour ago, expiring in ten minutes: due.
-                        access_expires_at: now + Duration::minutes(10),
-                        refresh_expires_at: now + Duration::days(100),
-                        last_refreshed_at: None,
-                        last_error: None,
-                        connected_at: now - Duration::hours(1),
-                        token_version: 1,
-                        sealed_tokens: Some(sealed),
-                    };
-                    store
-                        .put_account(&account, None)
-                        .await
-                        .expect("seed account");
-                }
+            .for_each_concurrent(16, |id| async move {
+                self.seed(
+                    id.as_ref(),
+                    owner,
+                    "user.info.basic,video.upload",
+                    Freshness::Due,
+                )
+                .await;
             })
             .await;
         ids
+    }
+
+    /// One connected account, its tokens issued by the sandbox.
+    pub async fn seed(&self, open_id: &str, owner: &str, scopes: &str, freshness: Freshness) {
+        let (access, refresh) = self.sandbox.issue_grant(open_id, scopes);
+        let tokens = seed::tokens(&access, &refresh).expect("tokens");
+        seed::account(
+            &self.store(),
+            &self.sealer(),
+            open_id,
+            owner,
+            scopes,
+            &tokens,
+            freshness,
+        )
+        .await
+        .expect("seed account");
     }
 
     /// `GET /oauth/tiktok/start` as `user`.

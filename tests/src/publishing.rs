@@ -13,19 +13,15 @@ use axum::{
     response::IntoResponse,
     routing::post,
 };
-use chrono::{Duration, Utc};
 use lambda_http::{Body, Response};
 use serde_json::Value;
-use shared::{
-    account::{Account, AccountId, AccountStatus, Profile, Scopes, UserId},
-    tokens::{AccessToken, RefreshToken, TokenSet},
-    webhook::Webhooks,
-};
+use shared::{domain::ids::AccountId, service::webhooks::Webhooks};
 use tokio::sync::oneshot;
+use tools::seed::Freshness;
 
 use crate::{TestApp, body_text, events};
 
-pub const ALL_SCOPES: &str = "user.info.basic,video.upload,video.publish";
+pub use tools::{generated_mp4, seed::ALL_SCOPES};
 
 /// A real 3-second 360x640 H.264/AAC MP4 (see tests/fixtures/README.md).
 pub const SAMPLE_MP4: &[u8] = include_bytes!("../fixtures/sample.mp4");
@@ -33,57 +29,12 @@ pub const SAMPLE_MOV: &[u8] = include_bytes!("../fixtures/sample.mov");
 pub const SAMPLE_WEBM: &[u8] = include_bytes!("../fixtures/sample.webm");
 pub const SAMPLE_MKV: &[u8] = include_bytes!("../fixtures/sample.mkv");
 
-/// `size` bytes that start like an MP4 (an `ftyp` box) and continue with a
-/// pattern that is not the same from chunk to chunk.
-pub fn generated_mp4(size: usize) -> Vec<u8> {
-    let mut data = Vec::with_capacity(size);
-    data.extend_from_slice(&[0, 0, 0, 0x18]);
-    data.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while data.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    data.truncate(size);
-    data
-}
-
 impl TestApp {
     /// An active account owned by `owner` with a live sandbox grant for
     /// `scopes`, not due for refresh.
     pub async fn seed_account(&self, open_id: &str, owner: &str, scopes: &str) -> AccountId {
-        let id = AccountId::parse(open_id).expect("id");
-        let (access, refresh) = self.sandbox.issue_grant(open_id, scopes);
-        let tokens = TokenSet {
-            access: AccessToken::parse(access).expect("token"),
-            refresh: RefreshToken::parse(refresh).expect("token"),
-        };
-        let sealed = self.sealer().seal(&id, &tokens).await.expect("seal");
-        let now = Utc::now();
-        let account = Account {
-            id: id.clone(),
-            owner: UserId::parse(owner).expect("user"),
-            profile: Profile {
-                display_name: format!("Seeded {open_id}"),
-                avatar_url: None,
-            },
-            status: AccountStatus::Active,
-            scopes: Scopes::parse(scopes).expect("scopes"),
-            access_expires_at: now + Duration::hours(2),
-            refresh_expires_at: now + Duration::days(180),
-            last_refreshed_at: Some(now),
-            last_error: None,
-            connected_at: now,
-            token_version: 1,
-            sealed_tokens: Some(sealed),
-        };
-        self.store()
-            .put_account(&account, None)
-            .await
-            .expect("seed account");
-        id
+        self.seed(open_id, owner, scopes, Freshness::Fresh).await;
+        AccountId::parse(open_id).expect("id")
     }
 
     /// An upload-presign request as `user`, through the real handler.

@@ -11,13 +11,40 @@
 use lambda_http::{Body, Error, Request, RequestExt, Response, http::Method, http::StatusCode};
 use serde::Serialize;
 use shared::{
-    account::{AccountId, AccountView},
-    accounts::{Accounts, AccountsError, DEFAULT_PAGE, MAX_PAGE},
-    auth::caller,
-    error::chain_line,
-    http::{ApiError, json, with_correlation},
-    ratelimit::API_CALLS_PER_USER,
+    domain::{account::AccountView, ids::AccountId},
+    edge::{
+        auth::caller,
+        correlation::with_correlation,
+        errors::ApiError,
+        responses::{json, no_content},
+        routes::{segments, unmatched},
+    },
+    service::accounts::{Accounts, DEFAULT_PAGE, MAX_PAGE},
 };
+
+/// The routes this function serves.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    List,
+    Get(AccountId),
+    Refresh(AccountId),
+    Disconnect(AccountId),
+}
+
+impl Route {
+    fn of(method: &Method, path: &str) -> Result<Self, ApiError> {
+        match (method.clone(), segments(path).as_slice()) {
+            (Method::GET, ["accounts"]) => Ok(Self::List),
+            (Method::GET, ["accounts", id]) => Ok(Self::Get(account_id(id)?)),
+            (Method::POST, ["accounts", id, "refresh"]) => Ok(Self::Refresh(account_id(id)?)),
+            (Method::DELETE, ["accounts", id]) => Ok(Self::Disconnect(account_id(id)?)),
+            (_, ["accounts"] | ["accounts", _] | ["accounts", _, "refresh"]) => {
+                Err(unmatched(true))
+            }
+            _ => Err(unmatched(false)),
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct ListResponse {
@@ -26,37 +53,17 @@ struct ListResponse {
 }
 
 pub async fn handle(app: &Accounts, request: Request) -> Result<Response<Body>, Error> {
-    Ok(with_correlation(&request, route(app, &request)).await)
+    Ok(with_correlation(&request, respond(app, &request)).await)
 }
 
-async fn route(app: &Accounts, request: &Request) -> Result<Response<Body>, ApiError> {
+async fn respond(app: &Accounts, request: &Request) -> Result<Response<Body>, ApiError> {
     let user = caller(request)?;
-    app.admit(&API_CALLS_PER_USER, user.as_ref())
-        .await
-        .map_err(edge)?;
-    let path = request.uri().path().trim_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').collect();
-    let method = request.method();
-    match segments.as_slice() {
-        ["accounts"] if method == Method::GET => {
+    app.admit_api_call(&user).await?;
+    match Route::of(request.method(), request.uri().path())? {
+        Route::List => {
             let query = request.query_string_parameters();
-            let limit = match query.first("limit") {
-                None => DEFAULT_PAGE,
-                Some(raw) => raw
-                    .parse::<i32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_limit",
-                            format!("limit must be 1 to {MAX_PAGE}"),
-                        )
-                    })?,
-            };
-            let listing = app
-                .list(&user, limit, query.first("cursor"))
-                .await
-                .map_err(edge)?;
+            let limit = page_size(query.first("limit"))?;
+            let listing = app.list(&user, limit, query.first("cursor")).await?;
             Ok(json(
                 StatusCode::OK,
                 &ListResponse {
@@ -65,33 +72,33 @@ async fn route(app: &Accounts, request: &Request) -> Result<Response<Body>, ApiE
                 },
             ))
         }
-        ["accounts", id] if method == Method::GET => {
-            let view = app.get(&user, &account_id(id)?).await.map_err(edge)?;
-            Ok(json(StatusCode::OK, &view))
-        }
-        ["accounts", id, "refresh"] if method == Method::POST => {
-            let id = account_id(id)?;
+        Route::Get(id) => Ok(json(StatusCode::OK, &app.get(&user, &id).await?)),
+        Route::Refresh(id) => {
             no_body_or_json_object(request)?;
-            let view = app.refresh(&user, &id).await.map_err(edge)?;
-            Ok(json(StatusCode::OK, &view))
+            Ok(json(StatusCode::OK, &app.refresh(&user, &id).await?))
         }
-        ["accounts", id] if method == Method::DELETE => {
-            app.disconnect(&user, &account_id(id)?)
-                .await
-                .map_err(edge)?;
-            let mut response = Response::new(Body::Empty);
-            *response.status_mut() = StatusCode::NO_CONTENT;
-            Ok(response)
+        Route::Disconnect(id) => {
+            app.disconnect(&user, &id).await?;
+            Ok(no_content())
         }
-        ["accounts"] | ["accounts", _] | ["accounts", _, "refresh"] => {
-            Err(ApiError::method_not_allowed())
-        }
-        _ => Err(ApiError::not_found()),
     }
 }
 
 fn account_id(raw: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw).map_err(|e| ApiError::bad_request("invalid_account_id", e.to_string()))
+}
+
+/// `limit`: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+fn page_size(raw: Option<&str>) -> Result<i32, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_PAGE);
+    };
+    raw.parse::<i32>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))
+        })
 }
 
 /// The refresh route takes no parameters: an empty body or a JSON object.
@@ -109,15 +116,38 @@ fn no_body_or_json_object(request: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Logs what the caller is not told, then maps to the HTTP error.
-fn edge(e: AccountsError) -> ApiError {
-    match &e {
-        AccountsError::Unavailable(_)
-        | AccountsError::Revoke(_)
-        | AccountsError::RefreshFailed(_) => {
-            tracing::warn!(error = %chain_line(&e), "accounts request failed");
-        }
-        _ => {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str) -> Result<Route, u16> {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        Route::of(&method, path).map_err(|e| e.status.as_u16())
     }
-    ApiError::from(e)
+
+    #[test]
+    fn routes() {
+        let id = || AccountId::parse("open-1").unwrap();
+        assert_eq!(route("GET", "/accounts"), Ok(Route::List));
+        assert_eq!(route("GET", "/accounts/open-1"), Ok(Route::Get(id())));
+        assert_eq!(
+            route("POST", "/accounts/open-1/refresh"),
+            Ok(Route::Refresh(id()))
+        );
+        assert_eq!(
+            route("DELETE", "/accounts/open-1"),
+            Ok(Route::Disconnect(id()))
+        );
+        assert_eq!(route("POST", "/accounts"), Err(405));
+        assert_eq!(route("PUT", "/accounts/open-1"), Err(405));
+        assert_eq!(route("GET", "/accounts/open-1/refresh"), Err(405));
+        assert_eq!(route("GET", "/accounts/a!b"), Err(400));
+        assert_eq!(route("GET", "/uploads"), Err(404));
+        assert_eq!(route("GET", "/accounts/open-1/refresh/x"), Err(404));
+        assert_eq!(page_size(None), Ok(DEFAULT_PAGE));
+        assert_eq!(page_size(Some("100")), Ok(100));
+        for bad in ["0", "101", "ten", "-1"] {
+            assert_eq!(page_size(Some(bad)).unwrap_err().code, "invalid_limit");
+        }
+    }
 }

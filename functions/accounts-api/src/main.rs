@@ -1,9 +1,9 @@
 use lambda_http::{Error, run, service_fn};
-use shared::{config::Env, startup};
+use shared::{env::Env, startup};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::support::telemetry::init();
     let app = startup::accounts_api(&Env::from_process())
         .await
         .unwrap_or_else(|e| startup::exit_on_error(e));

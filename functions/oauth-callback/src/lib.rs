@@ -2,12 +2,11 @@
 //! account is connected and the browser redirected to the app, with
 //! `status=connected` or `status=error&reason=…`.
 
-use chrono::Utc;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::{
-    error::chain_line,
-    http::{redirect, with_correlation},
-    oauth::{CallbackParams, OAuthCallback},
+    edge::{correlation::with_correlation, responses::redirect},
+    service::oauth::callback::{CallbackParams, OAuthCallback},
+    support::errors::chain_line,
 };
 
 pub async fn handle(app: &OAuthCallback, request: Request) -> Result<Response<Body>, Error> {
@@ -17,9 +16,7 @@ pub async fn handle(app: &OAuthCallback, request: Request) -> Result<Response<Bo
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let outcome = app
-            .complete(CallbackParams::from_query(&query), Utc::now())
-            .await;
+        let outcome = app.complete(CallbackParams::from_query(&query)).await;
         if let Err(e) = &outcome {
             tracing::warn!(reason = e.reason(), error = %chain_line(e), "oauth callback refused");
         }

@@ -1,15 +1,12 @@
 //! `GET /oauth/tiktok/start`: the caller gets a TikTok authorize URL bound to
 //! a fresh single-use state.
 
-use chrono::Utc;
 use lambda_http::{Body, Error, Request, Response, http::StatusCode};
 use serde::Serialize;
 use shared::{
-    account::rfc3339,
-    auth::caller,
-    error::chain_line,
-    http::{ApiError, json, with_correlation},
-    oauth::{OAuthStart, StartError},
+    domain::time::rfc3339,
+    edge::{auth::caller, correlation::with_correlation, errors::ApiError, responses::json},
+    service::oauth::start::OAuthStart,
 };
 
 #[derive(Serialize)]
@@ -24,15 +21,7 @@ pub async fn handle(app: &OAuthStart, request: Request) -> Result<Response<Body>
 
 async fn start(app: &OAuthStart, request: &Request) -> Result<Response<Body>, ApiError> {
     let user = caller(request)?;
-    let redirect = app.begin(&user, Utc::now()).await.map_err(|e| match e {
-        StartError::RateLimited {
-            retry_after_seconds,
-        } => ApiError::rate_limited(retry_after_seconds),
-        StartError::Store(_) => {
-            tracing::error!(error = %chain_line(&e), "oauth start failed");
-            ApiError::unavailable()
-        }
-    })?;
+    let redirect = app.begin(&user).await?;
     Ok(json(
         StatusCode::OK,
         &StartResponse {

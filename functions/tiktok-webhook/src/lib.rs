@@ -8,16 +8,15 @@
 use lambda_http::{Body, Error, Request, Response, http::Method, http::StatusCode};
 use serde_json::json;
 use shared::{
-    error::chain_line,
-    http::{ApiError, json, with_correlation},
-    webhook::{Receipt, WebhookError, Webhooks},
+    edge::{correlation::with_correlation, errors::ApiError, responses::json},
+    service::webhooks::{Receipt, Webhooks},
 };
 
 pub async fn handle(app: &Webhooks, request: Request) -> Result<Response<Body>, Error> {
-    Ok(with_correlation(&request, route(app, &request)).await)
+    Ok(with_correlation(&request, receive(app, &request)).await)
 }
 
-async fn route(app: &Webhooks, request: &Request) -> Result<Response<Body>, ApiError> {
+async fn receive(app: &Webhooks, request: &Request) -> Result<Response<Body>, ApiError> {
     if request.method() != Method::POST {
         return Err(ApiError::method_not_allowed());
     }
@@ -25,29 +24,9 @@ async fn route(app: &Webhooks, request: &Request) -> Result<Response<Body>, ApiE
         .headers()
         .get("tiktok-signature")
         .and_then(|v| v.to_str().ok());
-    match app
-        .receive(signature, request.body().as_ref(), chrono::Utc::now())
-        .await
-    {
-        Ok(receipt) => Ok(json(
-            StatusCode::OK,
-            &json!({ "duplicate": receipt == Receipt::Duplicate }),
-        )),
-        Err(WebhookError::Signature(e)) => {
-            tracing::warn!(reason = %e, "webhook refused");
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_signature",
-                "the TikTok-Signature is missing, wrong or stale",
-            ))
-        }
-        Err(WebhookError::Malformed(e)) => {
-            tracing::warn!(error = %e, "webhook body refused");
-            Err(ApiError::bad_request("invalid_event", e.to_string()))
-        }
-        Err(e @ WebhookError::Unavailable(_)) => {
-            tracing::warn!(error = %chain_line(&e), "webhook not applied; TikTok will retry");
-            Err(ApiError::unavailable())
-        }
-    }
+    let receipt = app.receive(signature, request.body().as_ref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "duplicate": receipt == Receipt::Duplicate }),
+    ))
 }

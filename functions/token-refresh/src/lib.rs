@@ -3,7 +3,7 @@
 //! summary, never a token.
 
 use lambda_runtime::{Error, LambdaEvent};
-use shared::refresh::{Command, Refresher, Summary};
+use shared::service::refresh::{Command, Refresher, Summary};
 
 pub async fn handle(
     app: &Refresher,

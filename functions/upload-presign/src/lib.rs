@@ -12,14 +12,38 @@ use std::collections::BTreeMap;
 use lambda_http::{Body, Error, Request, Response, http::Method, http::StatusCode};
 use serde::Serialize;
 use shared::{
-    account::rfc3339,
-    auth::caller,
-    error::chain_line,
-    http::{ApiError, json, with_correlation},
-    ratelimit::API_CALLS_PER_USER,
-    upload::{NewUpload, UploadId, UploadRequest, UploadView},
-    uploads::{Uploads, UploadsError},
+    domain::{
+        ids::UploadId,
+        time::rfc3339,
+        upload::{NewUpload, UploadRequest, UploadView},
+    },
+    edge::{
+        auth::caller,
+        correlation::with_correlation,
+        errors::ApiError,
+        responses::json,
+        routes::{segments, unmatched},
+    },
+    service::uploads::Uploads,
 };
+
+/// The routes this function serves.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Create,
+    Get(UploadId),
+}
+
+impl Route {
+    fn of(method: &Method, path: &str) -> Result<Self, ApiError> {
+        match (method.clone(), segments(path).as_slice()) {
+            (Method::POST, ["uploads"]) => Ok(Self::Create),
+            (Method::GET, ["uploads", id]) => Ok(Self::Get(upload_id(id)?)),
+            (_, ["uploads"] | ["uploads", _]) => Err(unmatched(true)),
+            _ => Err(unmatched(false)),
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct CreatedResponse {
@@ -32,23 +56,18 @@ struct CreatedResponse {
 }
 
 pub async fn handle(app: &Uploads, request: Request) -> Result<Response<Body>, Error> {
-    Ok(with_correlation(&request, route(app, &request)).await)
+    Ok(with_correlation(&request, respond(app, &request)).await)
 }
 
-async fn route(app: &Uploads, request: &Request) -> Result<Response<Body>, ApiError> {
+async fn respond(app: &Uploads, request: &Request) -> Result<Response<Body>, ApiError> {
     let user = caller(request)?;
-    app.admit(&API_CALLS_PER_USER, user.as_ref())
-        .await
-        .map_err(edge)?;
-    let path = request.uri().path().trim_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').collect();
-    let method = request.method();
-    match segments.as_slice() {
-        ["uploads"] if method == Method::POST => {
+    app.admit_api_call(&user).await?;
+    match Route::of(request.method(), request.uri().path())? {
+        Route::Create => {
             let body: UploadRequest = serde_json::from_slice(request.body().as_ref())
                 .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
             let new = NewUpload::parse(body, app.max_bytes())?;
-            let created = app.create(&user, new).await.map_err(edge)?;
+            let created = app.create(&user, new).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &CreatedResponse {
@@ -60,22 +79,33 @@ async fn route(app: &Uploads, request: &Request) -> Result<Response<Body>, ApiEr
                 },
             ))
         }
-        ["uploads", id] if method == Method::GET => {
-            let id = UploadId::parse(id).ok_or_else(|| {
-                ApiError::bad_request("invalid_upload_id", "upload_id must be 32 hex digits")
-            })?;
-            let view = app.get(&user, &id).await.map_err(edge)?;
-            Ok(json(StatusCode::OK, &view))
-        }
-        ["uploads"] | ["uploads", _] => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found()),
+        Route::Get(id) => Ok(json(StatusCode::OK, &app.get(&user, &id).await?)),
     }
 }
 
-/// Logs what the caller is not told, then maps to the HTTP error.
-fn edge(e: UploadsError) -> ApiError {
-    if let UploadsError::Unavailable(_) = &e {
-        tracing::warn!(error = %chain_line(&e), "uploads request failed");
+fn upload_id(raw: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(raw).ok_or_else(|| {
+        ApiError::bad_request("invalid_upload_id", "upload_id must be 32 hex digits")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str) -> Result<Route, u16> {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        Route::of(&method, path).map_err(|e| e.status.as_u16())
     }
-    ApiError::from(e)
+
+    #[test]
+    fn routes() {
+        let id = UploadId::generate();
+        assert_eq!(route("POST", "/uploads"), Ok(Route::Create));
+        assert_eq!(route("GET", &format!("/uploads/{id}")), Ok(Route::Get(id)));
+        assert_eq!(route("GET", "/uploads"), Err(405));
+        assert_eq!(route("DELETE", "/uploads/abc"), Err(405));
+        assert_eq!(route("GET", "/uploads/not-an-id"), Err(400));
+        assert_eq!(route("GET", "/accounts"), Err(404));
+    }
 }

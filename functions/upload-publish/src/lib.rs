@@ -9,7 +9,10 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::{error::chain_line, publish::Publisher, queue::PublishMessage};
+use shared::{
+    service::publish::{PublishMessage, Publisher},
+    support::errors::chain_line,
+};
 use tracing::Instrument;
 
 pub async fn handle(

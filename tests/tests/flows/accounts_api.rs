@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 
 use chrono::{TimeZone, Utc};
-use flows::{TestApp, body_text, spawn_app};
 use futures::future::join_all;
+use harness::{TestApp, body_text, spawn_app};
 use lambda_http::{Body, Response};
 use serde_json::Value;
-use shared::ratelimit::{Decision, RateLimit};
+use shared::domain::ratelimit::{Decision, RateLimit};
 
 fn body(response: &Response<Body>) -> Value {
     serde_json::from_str(&body_text(response)).unwrap_or(Value::Null)
@@ -112,8 +112,8 @@ async fn keys_are_independent_windows_roll_over_and_retry_after_is_exact() {
 #[tokio::test]
 async fn forced_refreshes_over_the_limit_get_429_with_retry_after() {
     let app = spawn_app().await;
-    flows::within_one_window(
-        &shared::ratelimit::FORCED_REFRESHES_PER_ACCOUNT,
+    harness::within_one_window(
+        &shared::service::accounts::FORCED_REFRESHES_PER_ACCOUNT,
         std::time::Duration::from_secs(60),
     )
     .await;
@@ -141,8 +141,8 @@ async fn forced_refreshes_over_the_limit_get_429_with_retry_after() {
 #[tokio::test]
 async fn oauth_starts_over_the_limit_get_429() {
     let app = spawn_app().await;
-    flows::within_one_window(
-        &shared::ratelimit::OAUTH_STARTS_PER_USER,
+    harness::within_one_window(
+        &shared::service::oauth::start::OAUTH_STARTS_PER_USER,
         std::time::Duration::from_secs(60),
     )
     .await;
@@ -400,7 +400,7 @@ async fn malformed_requests_get_400_and_the_error_body() {
 
 #[tokio::test]
 async fn the_store_failing_fails_our_api_closed() {
-    let app = flows::spawn_app_with(|env| env.set("TABLE_NAME", "no-such-table")).await;
+    let app = harness::spawn_app_with(|env| env.set("TABLE_NAME", "no-such-table")).await;
     let response = app.api("GET", "/accounts", Some("alice"), None).await;
     assert_eq!(
         (response.status().as_u16(), error_code(&response)),

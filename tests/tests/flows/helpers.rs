@@ -1,6 +1,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
-use flows::TestApp;
-use shared::account::{Account, AccountId};
+use harness::TestApp;
+use shared::domain::{account::Account, ids::AccountId, ports::AccountStore};
 
 pub async fn account(app: &TestApp, open_id: &str) -> Account {
     app.store()

@@ -1,5 +1,8 @@
-use flows::{logs, spawn_app};
-use shared::refresh::{Command, Outcome};
+use harness::{logs, spawn_app};
+use shared::{
+    domain::ports::{AccountStore, TokenSealer},
+    service::refresh::{Command, Outcome},
+};
 use tiktok_sandbox::{Fault, FaultKind};
 
 /// Runs every flow of the connect capability with logs captured at TRACE
@@ -15,17 +18,17 @@ async fn no_token_code_or_secret_reaches_the_logs() {
     // Connect two accounts, reconnect one, replay a callback.
     for open_id in ["tt-leak-1", "tt-leak-2", "tt-leak-1"] {
         let authorize = app.authorize_url("alice").await;
-        states.push(flows::query_of(&authorize)["state"].clone());
+        states.push(harness::query_of(&authorize)["state"].clone());
         let callback = app
             .visit_tiktok(&authorize, &[("sandbox_user", open_id)])
             .await;
         let response = app.follow_callback(&callback).await;
-        locations.push(flows::location(&response).to_string());
+        locations.push(harness::location(&response).to_string());
         let replay = app.follow_callback(&callback).await;
-        locations.push(flows::location(&replay).to_string());
+        locations.push(harness::location(&replay).to_string());
     }
     // Another user tries a connected account; a denial; failures.
-    locations.push(flows::query_of(&app.authorize_url("bob").await)["state"].clone());
+    locations.push(harness::query_of(&app.authorize_url("bob").await)["state"].clone());
     let refused = app.connect("bob", "tt-leak-1").await;
     assert_eq!(refused["reason"], "account_connected_elsewhere");
     let authorize = app.authorize_url("alice").await;
@@ -138,7 +141,7 @@ async fn no_token_reaches_the_logs_during_refresh() {
 /// appear.
 #[tokio::test]
 async fn no_token_upload_url_or_signature_reaches_the_logs_during_publishing() {
-    use flows::publishing::{
+    use harness::publishing::{
         ALL_SCOPES, SAMPLE_MP4, WebhookEndpoint, generated_mp4, upload_request,
     };
 
@@ -179,7 +182,7 @@ async fn no_token_upload_url_or_signature_reaches_the_logs_during_publishing() {
         .await;
     app.drain_publish_queue(10).await;
     // A forged webhook.
-    let forged = flows::publishing::webhook_request(
+    let forged = harness::publishing::webhook_request(
         &app.webhooks,
         &std::collections::HashMap::from([("tiktok-signature".to_owned(), "t=1,s=00".to_owned())]),
         b"{}",

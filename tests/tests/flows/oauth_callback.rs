@@ -1,9 +1,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use flows::{RETURN_URL, location, query_of, spawn_app, spawn_app_with};
 use futures::future::join_all;
+use harness::{RETURN_URL, location, query_of, spawn_app, spawn_app_with};
 use sha2::{Digest, Sha256};
-use shared::account::AccountStatus;
+use shared::domain::{account::AccountStatus, ports::TokenSealer};
 use tiktok_sandbox::{Fault, FaultKind};
 
 use crate::helpers::{account, count_items, n, no_account_or_state, s};

@@ -1,5 +1,5 @@
-use flows::{REDIRECT_URI, body_text, query_of, spawn_app};
-use shared::tokens::OAuthState;
+use harness::{REDIRECT_URI, body_text, query_of, spawn_app};
+use shared::domain::secrets::OAuthState;
 
 use crate::helpers::count_items;
 
@@ -40,7 +40,7 @@ async fn start_without_an_identity_is_401_and_writes_nothing() {
 
 #[tokio::test]
 async fn start_reports_503_when_the_table_is_unavailable() {
-    let app = flows::spawn_app_with(|env| env.set("TABLE_NAME", "no-such-table")).await;
+    let app = harness::spawn_app_with(|env| env.set("TABLE_NAME", "no-such-table")).await;
     let response = app.start_oauth(Some("alice")).await;
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = serde_json::from_str(&body_text(&response)).unwrap();

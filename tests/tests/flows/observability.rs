@@ -3,11 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use flows::{publishing::ALL_SCOPES, spawn_app, spawn_app_with};
+use harness::{publishing::ALL_SCOPES, spawn_app, spawn_app_with};
 use shared::{
-    metrics,
-    ratelimit::{Decision, TIKTOK_VIDEO_INIT},
-    refresh::Command,
+    adapters::aws,
+    domain::ratelimit::{Decision, TIKTOK_VIDEO_INIT},
+    service::refresh::Command,
+    support::metrics,
 };
 
 #[derive(Clone, Default)]
@@ -84,7 +85,7 @@ async fn the_client_secret_is_read_from_secrets_manager_at_cold_start() {
     let app = spawn_app().await;
     let secret_value = "sandbox_client_secret";
     let secrets = aws_sdk_secretsmanager::Client::new(
-        &shared::aws::load(&flows::emulator_env(&flows::aws_endpoint())).await,
+        &aws::load(&tools::emulator_env(&tools::aws_endpoint())).await,
     );
     let arn = secrets
         .create_secret()
@@ -147,10 +148,10 @@ async fn a_local_secret_wins_and_needs_no_secrets_manager() {
 
 #[tokio::test]
 async fn requests_carry_a_correlation_id_into_logs_and_back_to_the_caller() {
-    let logs = flows::logs::capture();
+    let logs = harness::logs::capture();
     let app = spawn_app().await;
     let call = |header: Option<&str>| {
-        let mut event = flows::events::http_event("GET", "/accounts", &[], Some("alice"));
+        let mut event = harness::events::http_event("GET", "/accounts", &[], Some("alice"));
         if let Some(value) = header {
             event["headers"]["x-correlation-id"] = serde_json::Value::String(value.to_owned());
         }
@@ -160,7 +161,7 @@ async fn requests_carry_a_correlation_id_into_logs_and_back_to_the_caller() {
             .to_owned();
         let accounts = &app.accounts;
         async move {
-            let response = accounts_api::handle(accounts, flows::events::request(&event))
+            let response = accounts_api::handle(accounts, harness::events::request(&event))
                 .await
                 .unwrap();
             let echoed = response.headers()["x-correlation-id"]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use flows::{
+use harness::{
     TestApp,
     publishing::{
         ALL_SCOPES, SAMPLE_MKV, SAMPLE_MOV, SAMPLE_MP4, SAMPLE_WEBM, WebhookEndpoint,
@@ -15,7 +15,10 @@ use flows::{
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::{publish::Handled, queue::PublishMessage, upload::UploadId};
+use shared::{
+    domain::ids::UploadId,
+    service::publish::{Handled, PublishMessage},
+};
 use tiktok_sandbox::{Fault, FaultKind, PublishOutcome};
 
 fn sha256(data: &[u8]) -> String {
@@ -384,8 +387,8 @@ async fn tiktok_rate_limits_defer_the_message_instead_of_failing_it() {
     let account = app.seed_account("tt-pub-9", "alice", ALL_SCOPES).await;
     // Our side of TikTok's 6 inits per minute is used up (in a window with
     // time enough left for the first delivery to meet it).
-    flows::within_one_window(
-        &shared::ratelimit::TIKTOK_VIDEO_INIT,
+    harness::within_one_window(
+        &shared::domain::ratelimit::TIKTOK_VIDEO_INIT,
         std::time::Duration::from_secs(15),
     )
     .await;
@@ -393,7 +396,11 @@ async fn tiktok_rate_limits_defer_the_message_instead_of_failing_it() {
     let now = chrono::Utc::now();
     for _ in 0..6 {
         store
-            .rate_hit(&shared::ratelimit::TIKTOK_VIDEO_INIT, account.as_ref(), now)
+            .rate_hit(
+                &shared::domain::ratelimit::TIKTOK_VIDEO_INIT,
+                account.as_ref(),
+                now,
+            )
             .await
             .unwrap();
     }
@@ -429,7 +436,9 @@ async fn tiktok_rate_limits_defer_the_message_instead_of_failing_it() {
     );
 
     // The window passes (the counter is reset), and the follow-up publishes.
-    let window = shared::ratelimit::TIKTOK_VIDEO_INIT.window(now).index;
+    let window = shared::domain::ratelimit::TIKTOK_VIDEO_INIT
+        .window(now)
+        .index;
     app.set_number(
         &format!("RATE#tiktok-video-init#tt-pub-9#{window}"),
         "RATE",

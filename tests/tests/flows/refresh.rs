@@ -4,11 +4,16 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use flows::{TestApp, spawn_app};
 use futures::future::join_all;
+use harness::{TestApp, spawn_app};
 use shared::{
-    account::{AccountId, AccountStatus},
-    refresh::{Command, Outcome, Summary},
+    domain::{
+        account::{Account, AccountStatus},
+        ids::AccountId,
+        ports::{AccountStore, TokenEndpoint, TokenSealer},
+        secrets::{AccessToken, RefreshToken, TokenSet},
+    },
+    service::refresh::{Command, Outcome, Summary},
 };
 use tiktok_sandbox::{Fault, FaultKind};
 
@@ -225,15 +230,15 @@ async fn invalid_grant_after_another_writer_rotated_the_token_does_not_flag() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let newer = shared::account::Account {
+    let newer = Account {
         token_version: before.token_version + 1,
         sealed_tokens: Some(
             app.sealer()
                 .seal(
                     id,
-                    &shared::tokens::TokenSet {
-                        access: shared::tokens::AccessToken::parse(access).unwrap(),
-                        refresh: shared::tokens::RefreshToken::parse(refresh.clone()).unwrap(),
+                    &TokenSet {
+                        access: AccessToken::parse(access).unwrap(),
+                        refresh: RefreshToken::parse(refresh.clone()).unwrap(),
                     },
                 )
                 .await

@@ -1,6 +1,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
-use flows::spawn_app;
-use shared::tokens::{SealError, SealedTokens};
+use harness::spawn_app;
+use shared::domain::{
+    ports::{AccountStore, SealError, TokenSealer},
+    secrets::SealedTokens,
+};
 
 use crate::helpers::account;
 

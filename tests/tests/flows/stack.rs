@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use flows::{body_text, events, spawn_app};
+use harness::{body_text, events, spawn_app};
 
 #[tokio::test]
 async fn the_provisioned_table_has_the_templates_keys_indexes_and_ttl() {
@@ -92,7 +92,7 @@ async fn the_sample_events_drive_the_functions() {
     .unwrap();
     assert_eq!(callback.status(), 302);
     assert_eq!(
-        flows::query_of(&flows::location(&callback))["reason"],
+        harness::query_of(&harness::location(&callback))["reason"],
         "invalid_state"
     );
 
@@ -154,8 +154,12 @@ async fn the_publish_queue_redrives_and_the_bucket_notifies_it() {
 #[tokio::test]
 async fn the_upload_and_webhook_sample_events_drive_the_functions() {
     let app = spawn_app().await;
-    app.seed_account("tt-alice-1", "local-user-1", flows::publishing::ALL_SCOPES)
-        .await;
+    app.seed_account(
+        "tt-alice-1",
+        "local-user-1",
+        harness::publishing::ALL_SCOPES,
+    )
+    .await;
     let created = upload_presign::handle(
         &app.uploads,
         events::request(&sample_event("upload-presign-create.json")),

@@ -3,11 +3,14 @@
 //! refresh-token rotation, revoke, and the mapping of TikTok's errors.
 
 use chrono::Utc;
-use flows::{REDIRECT_URI, query_of, spawn_app};
+use harness::{REDIRECT_URI, query_of, spawn_app};
 use shared::{
-    config::{Env, TikTokSettings},
-    tiktok::{TikTokClient, TikTokError, http_client},
-    tokens::AuthCode,
+    adapters::tiktok::{
+        client::{TikTokClient, http_client},
+        settings::TikTokSettings,
+    },
+    domain::{ports::TokenEndpoint, secrets::AuthCode, tiktok::TikTokError},
+    env::Env,
 };
 use tiktok_sandbox::{Fault, FaultKind};
 use url::Url;
@@ -18,7 +21,7 @@ fn client(env: &Env) -> TikTokClient {
 }
 
 /// A fresh authorization code for TikTok user `open_id`.
-async fn code_for(app: &flows::TestApp, open_id: &str) -> AuthCode {
+async fn code_for(app: &harness::TestApp, open_id: &str) -> AuthCode {
     let authorize = app.authorize_url("alice").await;
     let callback = app
         .visit_tiktok(&authorize, &[("sandbox_user", open_id)])

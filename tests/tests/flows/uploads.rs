@@ -2,7 +2,7 @@
 //! limits, and the presigned URL itself (moto does not enforce presigned
 //! signatures, so the URL's signed headers and expiry are read here).
 
-use flows::{
+use harness::{
     body_text,
     publishing::{ALL_SCOPES, upload_request},
     spawn_app, spawn_app_with,
@@ -240,8 +240,8 @@ async fn only_the_owner_of_an_active_account_with_the_scope_may_upload() {
 async fn uploads_per_account_are_rate_limited() {
     let app = spawn_app().await;
     app.seed_account("tt-up-5", "alice", ALL_SCOPES).await;
-    flows::within_one_window(
-        &shared::uploads::UPLOADS_PER_ACCOUNT,
+    harness::within_one_window(
+        &shared::service::uploads::UPLOADS_PER_ACCOUNT,
         std::time::Duration::from_secs(60),
     )
     .await;

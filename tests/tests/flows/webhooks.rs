@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use flows::{
+use harness::{
     TestApp, body_text,
     publishing::{ALL_SCOPES, SAMPLE_MP4, WebhookEndpoint, upload_request, webhook_request},
     spawn_app,
@@ -70,7 +70,10 @@ async fn bad_missing_or_stale_signatures_are_refused_and_change_nothing() {
         assert_eq!(answer["error"]["code"], "invalid_signature");
     }
     let account = crate::helpers::account(&app, "tt-wh-1").await;
-    assert_eq!(account.status, shared::account::AccountStatus::Active);
+    assert_eq!(
+        account.status,
+        shared::domain::account::AccountStatus::Active
+    );
     assert!(account.sealed_tokens.is_some());
     assert_eq!(crate::helpers::count_items(&app, "EVENT#").await, 0);
 
@@ -78,7 +81,10 @@ async fn bad_missing_or_stale_signatures_are_refused_and_change_nothing() {
     let (status, _) = send(&app, Some(sign_webhook(SECRET, now(), &body)), &body).await;
     assert_eq!(status, 200);
     let account = crate::helpers::account(&app, "tt-wh-1").await;
-    assert_eq!(account.status, shared::account::AccountStatus::Disconnected);
+    assert_eq!(
+        account.status,
+        shared::domain::account::AccountStatus::Disconnected
+    );
 }
 
 #[tokio::test]
@@ -90,14 +96,17 @@ async fn authorization_removed_disconnects_and_erases_the_tokens() {
     app.sandbox.send_authorization_removed("tt-wh-2", 1);
     for _ in 0..100 {
         if crate::helpers::account(&app, "tt-wh-2").await.status
-            == shared::account::AccountStatus::Disconnected
+            == shared::domain::account::AccountStatus::Disconnected
         {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let account = crate::helpers::account(&app, "tt-wh-2").await;
-    assert_eq!(account.status, shared::account::AccountStatus::Disconnected);
+    assert_eq!(
+        account.status,
+        shared::domain::account::AccountStatus::Disconnected
+    );
     assert!(account.sealed_tokens.is_none(), "tokens erased");
     assert!(
         account
@@ -153,7 +162,10 @@ async fn concurrent_duplicate_deliveries_apply_once() {
     assert_eq!(applied, 1, "{answers:?}");
     assert_eq!(crate::helpers::count_items(&app, "EVENT#").await, 1);
     let account = crate::helpers::account(&app, "tt-wh-3").await;
-    assert_eq!(account.status, shared::account::AccountStatus::Disconnected);
+    assert_eq!(
+        account.status,
+        shared::domain::account::AccountStatus::Disconnected
+    );
     assert_eq!(account.token_version, 2, "written once");
 }
 

@@ -1,0 +1,20 @@
+//! Creates the local stack's table, KMS key, bucket and queues on the emulator at
+//! `AWS_ENDPOINT_URL`, from template.yaml's own definitions, and prints them
+//! as shell variables.
+
+use shared::{adapters::aws, env::Env};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let prefix = std::env::args().nth(1).unwrap_or_else(|| "local".into());
+    let sdk = aws::load(&Env::from_process()).await;
+    let clients = tools::Clients::new(&sdk);
+    let p = tools::provision::provision(&clients, &prefix).await?;
+    println!("TABLE_NAME={}", p.table);
+    println!("TOKEN_KEY_ID={}", p.key_id);
+    println!("TOKEN_KEY_ALIAS={}", p.key_alias);
+    println!("UPLOAD_BUCKET={}", p.bucket);
+    println!("PUBLISH_QUEUE_URL={}", p.queue_url);
+    println!("PUBLISH_DEAD_LETTER_QUEUE_URL={}", p.dead_letter_queue_url);
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The S3 adapter for the upload bucket: presigned PUTs that bind the
+//! content type and length, and ranged reads streamed to the end with the
+//! object's size. No `SdkError` leaves this module.
+
+use std::{fmt, time::Duration};
+
+use aws_sdk_s3::{
+    error::ProvideErrorMetadata, presigning::PresigningConfig, primitives::ByteStream,
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{secrets::PresignedUrl, upload::VideoType},
+    env::{ConfigError, Env},
+};
+
+/// The S3 bucket uploads go to (`UPLOAD_BUCKET`).
+#[derive(Clone, Debug)]
+pub struct BucketName(String);
+
+impl BucketName {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let name = env.required("UPLOAD_BUCKET")?.trim();
+        let valid = (3..=63).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'));
+        if !valid {
+            return Err(ConfigError::malformed(
+                "UPLOAD_BUCKET",
+                "expected an S3 bucket name (3-63 of a-z, 0-9, '-', '.')",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+}
+
+impl AsRef<str> for BucketName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(thiserror::Error)]
+pub enum BucketError {
+    #[error("no such object")]
+    NotFound,
+    #[error("the object is empty")]
+    Empty,
+    #[error("S3 is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl fmt::Debug for BucketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::support::errors::error_chain_fmt(self, f)
+    }
+}
+
+fn unavailable<E>(operation: &'static str) -> impl FnOnce(E) -> BucketError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| BucketError::Unavailable(anyhow::Error::new(e).context(operation))
+}
+
+/// A presigned PUT: the client must send exactly these headers.
+#[derive(Debug)]
+pub struct PresignedPut {
+    pub url: PresignedUrl,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct UploadBucket {
+    client: aws_sdk_s3::Client,
+    name: BucketName,
+}
+
+fn not_found(code: Option<&str>) -> bool {
+    matches!(code, Some("NoSuchKey" | "NotFound" | "404"))
+}
+
+impl UploadBucket {
+    pub fn new(client: aws_sdk_s3::Client, name: BucketName) -> Self {
+        Self { client, name }
+    }
+
+    /// A PUT URL for `key` whose signature covers `Content-Type` and
+    /// `Content-Length`: S3 refuses the upload if either differs.
+    #[tracing::instrument(name = "bucket.presign_put", skip_all)]
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        video_type: VideoType,
+        size: u64,
+        expires_in: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<PresignedPut, BucketError> {
+        let config = PresigningConfig::builder()
+            .start_time(now.into())
+            .expires_in(expires_in)
+            .build()
+            .map_err(unavailable("S3 presigning config"))?;
+        let length = i64::try_from(size).map_err(unavailable("S3 object size"))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(self.name.as_ref())
+            .key(key)
+            .content_type(video_type.content_type())
+            .content_length(length)
+            .presigned(config)
+            .await
+            .map_err(unavailable("S3 presign PutObject"))?;
+        let url = PresignedUrl::parse(request.uri())
+            .map_err(|e| BucketError::Unavailable(anyhow::Error::new(e)))?;
+        let mut headers: Vec<(String, String)> = request
+            .headers()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        for (name, value) in [
+            ("content-type", video_type.content_type().to_owned()),
+            ("content-length", size.to_string()),
+        ] {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                headers.push((name.to_owned(), value));
+            }
+        }
+        headers.sort();
+        let expires_at = now
+            + chrono::Duration::from_std(expires_in).map_err(unavailable("S3 presign expiry"))?;
+        Ok(PresignedPut {
+            url,
+            headers,
+            expires_at,
+        })
+    }
+
+    /// The object from byte `offset` to its end, as a stream, and the
+    /// object's whole size: memory stays flat whatever the size, and one GET
+    /// serves both the checks and the transfer.
+    #[tracing::instrument(name = "bucket.open", skip_all, fields(offset))]
+    pub async fn open(&self, key: &str, offset: u64) -> Result<(ByteStream, u64), BucketError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(self.name.as_ref())
+            .key(key)
+            .range(format!("bytes={offset}-"))
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                code if not_found(code) => BucketError::NotFound,
+                // A range from 0 of an empty object.
+                Some("InvalidRange") => BucketError::Empty,
+                _ => unavailable("S3 GetObject")(e),
+            })?;
+        let total = output
+            .content_range
+            .as_deref()
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse::<u64>().ok())
+            .or_else(|| {
+                output
+                    .content_length
+                    .and_then(|n| u64::try_from(n).ok())
+                    .map(|n| n + offset)
+            })
+            .ok_or_else(|| BucketError::Unavailable(anyhow::anyhow!("GetObject gave no length")))?;
+        Ok((output.body, total))
+    }
+}

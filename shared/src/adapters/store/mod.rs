@@ -1,0 +1,69 @@
+//! The DynamoDB adapter: one table, items keyed `pk`/`sk`, one module per
+//! kind of item.
+//!
+//! | item | pk | sk | module |
+//! |---|---|---|---|
+//! | account | `ACCOUNT#{open_id}` | `ACCOUNT` | [`accounts`], [`leases`] |
+//! | OAuth state | `STATE#{sha256(state)}` | `STATE` | [`states`] |
+//! | rate counter | `RATE#{scope}#{key}#{window}` | `RATE` | [`rate`] |
+//! | upload, publish pointer | `UPLOAD#{id}`, `PUBLISH#{publish_id}` | `UPLOAD`, `PUBLISH` | [`uploads`], [`publishing`] |
+//! | webhook event | `EVENT#{sha256(body)}` | `EVENT` | [`events`] |
+//!
+//! Conditional writes are the only lock. Every account write is a
+//! compare-and-swap on `token_version`; states are consumed by a conditional
+//! delete, so each is used at most once. No `SdkError` leaves this module:
+//! every failure is a [`StoreError`](crate::domain::ports::StoreError).
+
+pub mod accounts;
+pub mod events;
+mod item;
+pub mod leases;
+pub mod publishing;
+pub mod rate;
+pub mod states;
+pub mod uploads;
+
+use crate::env::{ConfigError, Env};
+
+/// The DynamoDB table holding every item (`TABLE_NAME`).
+#[derive(Clone, Debug)]
+pub struct TableName(String);
+
+impl TableName {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let name = env.required("TABLE_NAME")?;
+        let valid = (3..=255).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return Err(ConfigError::malformed(
+                "TABLE_NAME",
+                "expected 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+}
+
+impl AsRef<str> for TableName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The table, through one SDK client built at cold start.
+#[derive(Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: &TableName) -> Self {
+        Self {
+            client,
+            table: table.as_ref().to_owned(),
+        }
+    }
+}

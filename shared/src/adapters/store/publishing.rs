@@ -1,0 +1,230 @@
+//! The publishing lease on an upload and its transitions: claimed, the
+//! publish_id recorded, processing, released, settled. A worker owns an
+//! upload through a lease (`lease_owner`, `lease_until`) taken by
+//! conditional write; every later write of that worker is conditional on
+//! still owning it.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::{
+    Store,
+    item::{n, on_condition, s, unavailable},
+    uploads::{publish_key, upload_from_item, upload_key},
+};
+use crate::domain::{
+    ids::{PublishId, UploadId},
+    ports::StoreError,
+    upload::{Upload, UploadStatus},
+};
+
+impl Store {
+    /// Takes the publishing lease: the upload must be waiting
+    /// (`awaiting_upload`, `uploaded`) or `publishing` with no live lease.
+    /// Returns the upload as it now stands; `NotLeasable` when another worker
+    /// holds it or it is past publishing (a duplicate event).
+    #[tracing::instrument(name = "store.claim_upload", skip_all, fields(upload_id = %id))]
+    pub async fn claim_upload(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Upload, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression(
+                "SET #status = :publishing, lease_owner = :owner, lease_until = :until, \
+                 updated_at = :now",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (#status IN (:awaiting, :uploaded) \
+                 OR (#status = :publishing AND (attribute_not_exists(lease_until) OR lease_until < :now)))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()))
+            .expression_attribute_values(":awaiting", s(UploadStatus::AwaitingUpload.as_str()))
+            .expression_attribute_values(":uploaded", s(UploadStatus::Uploaded.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(on_condition(StoreError::NotLeasable, "DynamoDB UpdateItem (claim upload)"))?;
+        let item = output
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("claim returned no item".into()))?;
+        upload_from_item(&item)
+    }
+
+    /// Records the `publish_id` TikTok issued, and its pointer, in one
+    /// transaction, while we still hold the lease. `previous` is the
+    /// publish_id being replaced (an abandoned transfer), if any.
+    #[tracing::instrument(name = "store.set_publish_id", skip_all, fields(upload_id = %id, publish_id = %publish_id))]
+    pub async fn set_publish_id(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        publish_id: &PublishId,
+        previous: Option<&PublishId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression("SET publish_id = :publish_id, updated_at = :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":publish_id", s(publish_id.as_ref()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()));
+        let held = "lease_owner = :owner AND #status = :publishing";
+        update = match previous {
+            None => {
+                update.condition_expression(format!("{held} AND attribute_not_exists(publish_id)"))
+            }
+            Some(previous) => update
+                .condition_expression(format!("{held} AND publish_id = :previous"))
+                .expression_attribute_values(":previous", s(previous.as_ref())),
+        };
+        let mut pointer = publish_key(publish_id);
+        pointer.insert("upload_id".into(), s(id.as_ref()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(pointer))
+            .condition_expression("attribute_not_exists(pk)");
+        let (update, put) = (
+            update
+                .build()
+                .map_err(unavailable("DynamoDB Update builder"))?,
+            put.build().map_err(unavailable("DynamoDB Put builder"))?,
+        );
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await
+            .map_err(|e| {
+                use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+                if e.code() == Some("TransactionCanceledException") {
+                    StoreError::NotLeasable
+                } else {
+                    unavailable("DynamoDB TransactWriteItems (publish_id)")(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Every byte reached TikTok: `processing`, lease released.
+    #[tracing::instrument(name = "store.upload_processing", skip_all, fields(upload_id = %id))]
+    pub async fn upload_processing(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression(
+                "SET #status = :processing, updated_at = :now REMOVE lease_owner, lease_until, #error",
+            )
+            .condition_expression("lease_owner = :owner AND #status = :publishing")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":processing", s(UploadStatus::Processing.as_str()))
+            .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await
+            .map_err(on_condition(StoreError::NotLeasable, "DynamoDB UpdateItem (processing)"))?;
+        Ok(())
+    }
+
+    /// Gives the lease back, leaving the upload in `status` with `note` in
+    /// `error`: `uploaded` (nothing sent to TikTok yet) or `publishing` (a
+    /// publish_id exists) for a later attempt to continue, or `failed`.
+    #[tracing::instrument(name = "store.release_upload", skip_all, fields(upload_id = %id))]
+    pub async fn release_upload(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        status: UploadStatus,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression(
+                "SET #status = :status, #error = :note, updated_at = :now, \
+                 attempts = if_not_exists(attempts, :zero) + :one REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":note", s(note))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (release upload)",
+            ))?;
+        Ok(())
+    }
+
+    /// TikTok's final word on `publish_id`: `published` or `failed`. Applies
+    /// only while the upload is still on that publish_id and not final, so
+    /// late, repeated or stale news changes nothing (`NotLeasable`).
+    #[tracing::instrument(name = "store.settle_upload", skip_all, fields(upload_id = %id, publish_id = %publish_id))]
+    pub async fn settle_upload(
+        &self,
+        id: &UploadId,
+        publish_id: &PublishId,
+        status: UploadStatus,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .condition_expression(
+                "publish_id = :publish_id AND #status IN (:publishing, :processing)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":publish_id", s(publish_id.as_ref()))
+            .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()))
+            .expression_attribute_values(":processing", s(UploadStatus::Processing.as_str()))
+            .expression_attribute_values(":now", n(now.timestamp()));
+        request = match error {
+            Some(error) => request
+                .update_expression("SET #status = :status, #error = :error, updated_at = :now")
+                .expression_attribute_values(":error", s(error)),
+            None => {
+                request.update_expression("SET #status = :status, updated_at = :now REMOVE #error")
+            }
+        };
+        request.send().await.map_err(on_condition(
+            StoreError::NotLeasable,
+            "DynamoDB UpdateItem (settle upload)",
+        ))?;
+        Ok(())
+    }
+}

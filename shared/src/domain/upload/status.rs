@@ -1,0 +1,124 @@
+//! An upload as stored, where it is in its life, and what the API shows.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::request::{NewUpload, PostSettings, PublishMode};
+use super::video::VideoType;
+use crate::domain::{
+    ids::{AccountId, PublishId, UploadId, UserId},
+    time::rfc3339,
+};
+
+/// Where an upload is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// Recorded; the client has a presigned URL and has not finished the PUT.
+    AwaitingUpload,
+    /// The object is stored; publishing is waiting (a rate limit, a retry).
+    Uploaded,
+    /// A worker holds it: verifying, initialising or transferring.
+    Publishing,
+    /// TikTok has every byte and is processing the post.
+    Processing,
+    /// Posted (direct) or delivered to the creator's inbox (inbox).
+    Published,
+    Failed,
+}
+
+impl UploadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingUpload => "awaiting_upload",
+            Self::Uploaded => "uploaded",
+            Self::Publishing => "publishing",
+            Self::Processing => "processing",
+            Self::Published => "published",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Self::AwaitingUpload,
+            Self::Uploaded,
+            Self::Publishing,
+            Self::Processing,
+            Self::Published,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Published | Self::Failed)
+    }
+}
+
+/// An upload as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub id: UploadId,
+    pub owner: UserId,
+    pub account_id: AccountId,
+    pub video_type: VideoType,
+    pub size_bytes: u64,
+    pub mode: PublishMode,
+    pub post: PostSettings,
+    pub status: UploadStatus,
+    pub publish_id: Option<PublishId>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An upload as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UploadView {
+    pub upload_id: String,
+    pub account_id: String,
+    pub status: UploadStatus,
+    pub mode: PublishMode,
+    pub content_type: &'static str,
+    pub size_bytes: u64,
+    pub publish_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Upload {
+    pub fn new(id: UploadId, owner: UserId, request: NewUpload, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            owner,
+            account_id: request.account_id,
+            video_type: request.video_type,
+            size_bytes: request.size_bytes,
+            mode: request.mode,
+            post: request.post,
+            status: UploadStatus::AwaitingUpload,
+            publish_id: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn view(&self) -> UploadView {
+        UploadView {
+            upload_id: self.id.to_string(),
+            account_id: self.account_id.to_string(),
+            status: self.status,
+            mode: self.mode,
+            content_type: self.video_type.content_type(),
+            size_bytes: self.size_bytes,
+            publish_id: self.publish_id.as_ref().map(ToString::to_string),
+            error: self.error.clone(),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        }
+    }
+}

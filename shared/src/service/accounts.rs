@@ -1,0 +1,278 @@
+//! What a user can see and do with their accounts: list, get, refresh now,
+//! disconnect. Every operation acts only on the caller's accounts: another
+//! user's account is "not found", exactly like a missing one.
+
+use std::{fmt, time::Duration};
+
+use crate::{
+    adapters::{
+        kms::KmsSealer,
+        store::{Store, accounts::Cursor},
+        tiktok::client::TikTokClient,
+    },
+    domain::{
+        account::{Account, AccountStatus, AccountView},
+        ids::{AccountId, UserId},
+        ports::{AccountStore, SealError, StoreError, TokenSealer},
+        ratelimit::RateLimit,
+        tiktok::TikTokError,
+    },
+    service::{
+        limits::{LimitError, Limiter},
+        refresh::{Outcome, Refresher},
+    },
+    support::errors::chain_line,
+};
+
+/// Forced refreshes, per account.
+pub const FORCED_REFRESHES_PER_ACCOUNT: RateLimit = RateLimit {
+    scope: "forced-refresh",
+    max: 3,
+    window: Duration::from_secs(900),
+};
+
+pub const DEFAULT_PAGE: i32 = 50;
+pub const MAX_PAGE: i32 = 100;
+
+#[derive(thiserror::Error)]
+pub enum AccountsError {
+    /// Absent, or not the caller's: never say which.
+    #[error("no such account")]
+    NotFound,
+    #[error("the cursor is not valid for this listing")]
+    InvalidCursor,
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error("the account is {0:?}, not active")]
+    NotActive(AccountStatus),
+    #[error("the account is being refreshed right now")]
+    Busy,
+    #[error("TikTok refused the refresh: {0}")]
+    ReauthRequired(String),
+    #[error("the refresh failed: {0}")]
+    RefreshFailed(String),
+    #[error("TikTok did not revoke the grant")]
+    Revoke(#[source] TikTokError),
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl fmt::Debug for AccountsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::support::errors::error_chain_fmt(self, f)
+    }
+}
+
+impl From<StoreError> for AccountsError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(anyhow::Error::new(e))
+    }
+}
+
+impl From<SealError> for AccountsError {
+    fn from(e: SealError) -> Self {
+        Self::Unavailable(anyhow::Error::new(e))
+    }
+}
+
+/// A page of the caller's accounts.
+pub struct Listing {
+    pub accounts: Vec<AccountView>,
+    pub next_cursor: Option<String>,
+}
+
+/// What a forced refresh's outcome means to the caller who asked for it;
+/// `status` is the account's status before the refresh.
+fn forced_refresh_result(outcome: Outcome, status: AccountStatus) -> Result<(), AccountsError> {
+    match outcome {
+        Outcome::Refreshed => Ok(()),
+        Outcome::Skipped if status != AccountStatus::Active => {
+            Err(AccountsError::NotActive(status))
+        }
+        Outcome::Skipped => Err(AccountsError::Busy),
+        Outcome::ReauthRequired(reason) => Err(AccountsError::ReauthRequired(reason)),
+        Outcome::Failed(error) => Err(AccountsError::RefreshFailed(error)),
+    }
+}
+
+/// What a disconnect does after asking TikTok to revoke: go on and erase
+/// (revoked, or a token TikTok no longer honours), or stop and keep the
+/// tokens so the revoke can be retried (TikTok unavailable).
+fn after_revoke(result: Result<(), TikTokError>) -> Result<(), AccountsError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() => Err(AccountsError::Revoke(e)),
+        Err(e) => {
+            tracing::info!(error = %chain_line(&e), "TikTok no longer honours the token; erasing it");
+            Ok(())
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    limiter: Limiter,
+    sealer: KmsSealer,
+    tiktok: TikTokClient,
+    refresher: Refresher,
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        limiter: Limiter,
+        sealer: KmsSealer,
+        tiktok: TikTokClient,
+        refresher: Refresher,
+    ) -> Self {
+        Self {
+            store,
+            limiter,
+            sealer,
+            tiktok,
+            refresher,
+        }
+    }
+
+    /// One call of `user`'s to the API, counted against the per-user limit.
+    pub async fn admit_api_call(&self, user: &UserId) -> Result<(), AccountsError> {
+        Ok(self.limiter.admit_api_call(user).await?)
+    }
+
+    #[tracing::instrument(name = "accounts.list", skip_all, fields(user = %user))]
+    pub async fn list(
+        &self,
+        user: &UserId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Listing, AccountsError> {
+        let start = cursor
+            .map(|raw| Cursor::decode(raw, user).ok_or(AccountsError::InvalidCursor))
+            .transpose()?;
+        let page = self
+            .store
+            .accounts_of(user, limit.clamp(1, MAX_PAGE), start.as_ref())
+            .await?;
+        Ok(Listing {
+            accounts: page.accounts.iter().map(Account::view).collect(),
+            next_cursor: page.next.map(|c| c.encode()),
+        })
+    }
+
+    /// The caller's account, or `NotFound`.
+    async fn owned(&self, user: &UserId, id: &AccountId) -> Result<Account, AccountsError> {
+        match self.store.get_account(id).await? {
+            Some(account) if &account.owner == user => Ok(account),
+            _ => Err(AccountsError::NotFound),
+        }
+    }
+
+    #[tracing::instrument(name = "accounts.get", skip_all, fields(user = %user, account_id = %id))]
+    pub async fn get(&self, user: &UserId, id: &AccountId) -> Result<AccountView, AccountsError> {
+        Ok(self.owned(user, id).await?.view())
+    }
+
+    /// Refreshes now, through the sweep's exactly-once path.
+    #[tracing::instrument(name = "accounts.refresh", skip_all, fields(user = %user, account_id = %id))]
+    pub async fn refresh(
+        &self,
+        user: &UserId,
+        id: &AccountId,
+    ) -> Result<AccountView, AccountsError> {
+        let account = self.owned(user, id).await?;
+        self.limiter
+            .admit(&FORCED_REFRESHES_PER_ACCOUNT, id.as_ref())
+            .await?;
+        forced_refresh_result(self.refresher.refresh_now(id).await, account.status)?;
+        Ok(self.owned(user, id).await?.view())
+    }
+
+    /// Revokes the grant at TikTok, erases the sealed tokens and marks the
+    /// account `disconnected`. Disconnecting twice is harmless. A transient
+    /// TikTok failure changes nothing (the tokens are kept so the revoke can
+    /// be retried); a token TikTok no longer honours is simply erased.
+    #[tracing::instrument(name = "accounts.disconnect", skip_all, fields(user = %user, account_id = %id))]
+    pub async fn disconnect(&self, user: &UserId, id: &AccountId) -> Result<(), AccountsError> {
+        for _ in 0..3 {
+            let account = self.owned(user, id).await?;
+            if account.status == AccountStatus::Disconnected {
+                return Ok(());
+            }
+            if let Some(sealed) = &account.sealed_tokens {
+                match self.sealer.open(id, sealed).await {
+                    Ok(tokens) => after_revoke(self.tiktok.revoke(&tokens.access).await)?,
+                    Err(SealError::Rejected) => {
+                        tracing::warn!("sealed tokens do not open; erasing them")
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let expected = account.token_version;
+            let disconnected = account.disconnected();
+            match self.store.put_account(&disconnected, Some(expected)).await {
+                Ok(()) => {
+                    tracing::info!("account disconnected");
+                    return Ok(());
+                }
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AccountsError::Busy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forced_refresh_tells_the_caller_what_happened() {
+        use AccountStatus::*;
+        let cases = [
+            (Outcome::Refreshed, Active, "ok"),
+            (Outcome::Skipped, Active, "busy"),
+            (Outcome::Skipped, ReauthRequired, "not_active"),
+            (Outcome::Skipped, Disconnected, "not_active"),
+            (
+                Outcome::ReauthRequired("invalid_grant".into()),
+                Active,
+                "reauth",
+            ),
+            (Outcome::Failed("timeout".into()), Active, "failed"),
+        ];
+        for (outcome, status, expected) in cases {
+            let got = match forced_refresh_result(outcome.clone(), status) {
+                Ok(()) => "ok",
+                Err(AccountsError::Busy) => "busy",
+                Err(AccountsError::NotActive(s)) if s == status => "not_active",
+                Err(AccountsError::ReauthRequired(_)) => "reauth",
+                Err(AccountsError::RefreshFailed(_)) => "failed",
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(got, expected, "{outcome:?} on {status:?}");
+        }
+    }
+
+    #[test]
+    fn a_disconnect_stops_only_when_tiktok_may_still_honour_the_token() {
+        let oauth = |status, code: &str| TikTokError::OAuth {
+            status,
+            code: code.into(),
+            description: String::new(),
+            log_id: None,
+        };
+        assert!(after_revoke(Ok(())).is_ok());
+        assert!(after_revoke(Err(oauth(400, "invalid_request"))).is_ok());
+        assert!(after_revoke(Err(oauth(401, "access_token_invalid"))).is_ok());
+        assert!(matches!(
+            after_revoke(Err(oauth(503, "temporarily_unavailable"))),
+            Err(AccountsError::Revoke(_))
+        ));
+        assert!(matches!(
+            after_revoke(Err(TikTokError::Timeout)),
+            Err(AccountsError::Revoke(_))
+        ));
+    }
+}

@@ -1,0 +1,163 @@
+//! Publishing an uploaded video to TikTok, exactly once.
+//!
+//! TikTok's init is not idempotent: two inits whose transfers both finish
+//! are two posts. So:
+//! - a worker owns an upload through a lease taken by conditional write, and
+//!   a duplicate event finds it taken (or past publishing) and does nothing;
+//! - the stored object is verified (size, magic bytes) before TikTok hears
+//!   of it;
+//! - the `publish_id` is stored before a single byte is transferred, and a
+//!   new init happens only when the previous publish provably cannot
+//!   complete (its transfer was never finished: TikTok's status says so, or
+//!   its upload_url expired mid-way);
+//! - a rate limit or a TikTok outage defers the work through the queue with
+//!   a delay, releasing the lease, instead of failing the message.
+//!
+//! The transfer streams one S3 read into the chunk PUTs, so memory does not
+//! grow with the file; a failed chunk is re-read from S3 and sent again.
+//!
+//! | file | what |
+//! |---|---|
+//! | `message` | what arrives on the queue, and the follow-ups we send |
+//! | `attempt` | claim, checks, init, settle |
+//! | `transfer`, `source` | the chunked, streamed transfer |
+//! | `status` | the status check when no webhook came |
+//! | `rules` | every decision, pure |
+
+mod attempt;
+mod message;
+mod rules;
+mod settings;
+mod source;
+mod status;
+mod transfer;
+
+pub use message::{FollowUp, PublishMessage, UnknownMessage};
+pub use settings::PublishSettings;
+
+use std::fmt;
+
+use crate::{
+    adapters::{
+        kms::KmsSealer,
+        s3::UploadBucket,
+        sqs::{Queue, QueueError},
+        store::Store,
+        tiktok::{client::TikTokClient, transfer::MediaTransfer},
+    },
+    domain::{
+        ports::{SealError, StoreError},
+        upload::UploadStatus,
+    },
+    service::limits::Limiter,
+    support::{clock::Clock, metrics},
+};
+
+#[derive(thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("another worker took the upload over")]
+    LostLease,
+}
+
+impl fmt::Debug for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::support::errors::error_chain_fmt(self, f)
+    }
+}
+
+/// What handling one message did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Every byte is at TikTok; the post is processing.
+    Transferred,
+    /// Someone else holds the upload, or it is past publishing.
+    Duplicate,
+    /// The upload ended `failed`, with this reason.
+    Failed(String),
+    /// Put back on the queue, with this reason.
+    Deferred(String),
+    /// A status check settled the upload, or scheduled another.
+    Checked(UploadStatus),
+    Ignored,
+}
+
+/// The adapters a publisher works through, built once at cold start.
+#[derive(Clone)]
+pub struct PublishAdapters {
+    pub store: Store,
+    pub sealer: KmsSealer,
+    pub tiktok: TikTokClient,
+    pub transfer: MediaTransfer,
+    pub bucket: UploadBucket,
+    pub queue: Queue,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    store: Store,
+    limiter: Limiter,
+    sealer: KmsSealer,
+    tiktok: TikTokClient,
+    transfer: MediaTransfer,
+    bucket: UploadBucket,
+    queue: Queue,
+    settings: PublishSettings,
+    clock: Clock,
+}
+
+impl Publisher {
+    pub fn new(adapters: PublishAdapters, settings: PublishSettings, clock: Clock) -> Self {
+        let PublishAdapters {
+            store,
+            sealer,
+            tiktok,
+            transfer,
+            bucket,
+            queue,
+        } = adapters;
+        Self {
+            limiter: Limiter::new(store.clone(), clock.clone()),
+            store,
+            sealer,
+            tiktok,
+            transfer,
+            bucket,
+            queue,
+            settings,
+            clock,
+        }
+    }
+
+    /// Handles one queue message. An `Err` means the message should come
+    /// back (a store or queue outage); everything else is settled.
+    pub async fn handle(&self, message: PublishMessage) -> Result<Vec<Handled>, PublishError> {
+        let handled = self.dispatch(message).await?;
+        for metric in handled.iter().filter_map(rules::metric) {
+            metrics::count(("Operation", "publish"), &[(metric, 1)]);
+        }
+        Ok(handled)
+    }
+
+    async fn dispatch(&self, message: PublishMessage) -> Result<Vec<Handled>, PublishError> {
+        match message {
+            PublishMessage::Ignore => Ok(vec![Handled::Ignored]),
+            PublishMessage::Publish { uploads, attempt } => {
+                let mut handled = Vec::with_capacity(uploads.len());
+                for id in uploads {
+                    // Boxed: the publish future is large and deeply nested.
+                    handled.push(Box::pin(self.publish(&id, attempt)).await?);
+                }
+                Ok(handled)
+            }
+            PublishMessage::CheckStatus { upload, attempt } => {
+                Ok(vec![Box::pin(self.check_status(&upload, attempt)).await?])
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Refreshing one account: lease, open, ask TikTok, seal, compare-and-swap.
+//! Each step's result goes through a decision in `rules`; this file only
+//! carries the decisions out.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Refresher,
+    command::Outcome,
+    rules::{self, AfterStore, AfterTikTok, Next, Verdict},
+};
+use crate::{
+    domain::{
+        account::{Account, AccountStatus},
+        ids::AccountId,
+        ports::{AccountStore, RefreshLeases, TokenEndpoint, TokenSealer},
+        secrets::{RefreshToken, TokenSet},
+        tiktok::{TikTokError, TokenGrant},
+    },
+    support::{backoff::backoff, errors::chain_line},
+};
+
+/// Whether a refresh waits for the account to be due.
+#[derive(Clone, Copy)]
+pub(super) enum Mode {
+    /// Sweep: only if still due at the sweep's start.
+    Due(DateTime<Utc>),
+    /// A refresh asked for by name: now.
+    Forced,
+}
+
+impl<S, K, T> Refresher<S, K, T>
+where
+    S: AccountStore + RefreshLeases,
+    K: TokenSealer,
+    T: TokenEndpoint,
+{
+    #[tracing::instrument(name = "refresh.account", skip_all, fields(account_id = %id))]
+    pub(super) async fn refresh_account(&self, id: &AccountId, owner: &str, mode: Mode) -> Outcome {
+        let account = match self.lease(id, owner, mode).await {
+            Ok(account) => account,
+            Err(outcome) => return outcome,
+        };
+        let sealed = match rules::before_open(&account, self.clock.now()) {
+            Next::Go(sealed) => sealed,
+            next => return self.carry_out(account, owner, next).await,
+        };
+        let tokens = match rules::after_open(self.sealer.open(id, &sealed).await) {
+            Next::Go(tokens) => tokens,
+            next => return self.carry_out(account, owner, next).await,
+        };
+        match self.call_tiktok(id, &tokens.refresh).await {
+            Verdict::Store(grant) => self.store_grant(account, grant).await,
+            Verdict::Recheck(reason) => {
+                let current = self.store.get_account(id).await;
+                match rules::after_recheck(current, account.token_version, reason) {
+                    Next::Flag(reason) => self.flag(account, reason).await,
+                    // The store just failed to answer: the lease lapses.
+                    Next::Fail(reason) => Outcome::Failed(reason),
+                    Next::Go(()) | Next::Skip => {
+                        tracing::info!("token rotated by another writer; nothing to do");
+                        Outcome::Skipped
+                    }
+                }
+            }
+            Verdict::Fail(reason) => self.fail(id, owner, reason).await,
+            Verdict::IdentityMismatch => {
+                tracing::error!(
+                    alert = "identity_mismatch",
+                    "TikTok refreshed a token for another open_id"
+                );
+                self.fail(id, owner, "identity_mismatch".into()).await
+            }
+        }
+    }
+
+    /// Carries out a decision that ends the refresh of a leased account.
+    async fn carry_out<X>(&self, account: Account, owner: &str, next: Next<X>) -> Outcome {
+        match next {
+            Next::Go(_) | Next::Skip => {
+                self.release(&account.id, owner).await;
+                Outcome::Skipped
+            }
+            Next::Flag(reason) => self.flag(account, reason).await,
+            Next::Fail(reason) => self.fail(&account.id, owner, reason).await,
+        }
+    }
+
+    pub(super) async fn lease(
+        &self,
+        id: &AccountId,
+        owner: &str,
+        mode: Mode,
+    ) -> Result<Account, Outcome> {
+        let now = self.clock.now();
+        let until = now
+            + chrono::Duration::from_std(self.settings.lease)
+                .unwrap_or(chrono::Duration::minutes(5));
+        let due_by = match mode {
+            Mode::Due(sweep_start) => Some(sweep_start),
+            Mode::Forced => None,
+        };
+        rules::after_lease(
+            self.store
+                .acquire_lease(id, owner, now, until, due_by)
+                .await,
+        )
+    }
+
+    /// TikTok's refresh, with bounded retries for transient errors.
+    async fn call_tiktok(&self, id: &AccountId, refresh: &RefreshToken) -> Verdict {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = self.tiktok.refresh(refresh, self.clock.now()).await;
+            let code = answer
+                .as_ref()
+                .err()
+                .map(|e: &TikTokError| e.code().to_owned());
+            match rules::after_tiktok(answer, id, attempt, self.settings.tiktok_attempts) {
+                AfterTikTok::Retry => {
+                    tracing::debug!(attempt, error = ?code, "transient TikTok error, retrying");
+                    tokio::time::sleep(backoff(self.settings.backoff, attempt)).await;
+                }
+                AfterTikTok::Done(verdict) => return verdict,
+            }
+        }
+    }
+
+    /// TikTok has rotated the refresh token: the new one must not be lost.
+    /// Sealing and the compare-and-swap are retried; if they finally fail,
+    /// one alert-level line says so (without the token).
+    async fn store_grant(&self, account: Account, grant: TokenGrant) -> Outcome {
+        let id = account.id.clone();
+        let tokens = TokenSet {
+            access: grant.tokens.access.clone(),
+            refresh: grant.tokens.refresh.clone(),
+        };
+        let mut last_error = String::new();
+        for attempt in 1..=self.settings.store_attempts {
+            if attempt > 1 {
+                tokio::time::sleep(backoff(self.settings.backoff, attempt - 1)).await;
+            }
+            let sealed = match self.sealer.seal(&id, &tokens).await {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    last_error = format!("kms: {}", chain_line(&e));
+                    continue;
+                }
+            };
+            let refreshed = rules::refreshed(
+                &account,
+                &grant,
+                sealed,
+                self.clock.now(),
+                self.settings.reauth_lead,
+            );
+            let result = self
+                .store
+                .put_account(&refreshed, Some(account.token_version))
+                .await;
+            match rules::after_store(result) {
+                AfterStore::Done(Outcome::Skipped) => {
+                    tracing::warn!("account changed during refresh; keeping the newer tokens");
+                    return Outcome::Skipped;
+                }
+                AfterStore::Done(outcome) => return outcome,
+                AfterStore::Retry(why) => last_error = why,
+            }
+        }
+        tracing::error!(
+            alert = "rotated_refresh_token_not_stored",
+            account_id = %id,
+            error = %last_error,
+            "ALERT: TikTok rotated this account's refresh token but it could not be stored; \
+             the account will need re-authorisation"
+        );
+        Outcome::Failed(format!("rotated token not stored: {last_error}"))
+    }
+
+    /// Marks the account `reauth_required` with `reason`, by compare-and-swap
+    /// (which also drops it from the due index and releases the lease).
+    pub(super) async fn flag(&self, account: Account, reason: String) -> Outcome {
+        let expected = account.token_version;
+        let result = self
+            .store
+            .put_account(&rules::flagged(account, &reason), Some(expected))
+            .await;
+        let outcome = rules::after_flag(result, reason);
+        if let Outcome::ReauthRequired(reason) = &outcome {
+            tracing::warn!(reason = %reason, "account needs re-authorisation");
+        }
+        outcome
+    }
+
+    /// Records a failure and releases the lease; the account stays active.
+    async fn fail(&self, id: &AccountId, owner: &str, error: String) -> Outcome {
+        tracing::warn!(error = %error, "refresh failed; the next sweep retries");
+        if let Err(e) = self.store.record_failure(id, owner, &error).await {
+            tracing::warn!(error = %chain_line(&e), "could not record the failure; the lease will expire");
+        }
+        Outcome::Failed(error)
+    }
+
+    pub(super) async fn release(&self, id: &AccountId, owner: &str) {
+        if let Err(e) = self.store.release_lease(id, owner).await {
+            tracing::debug!(error = %chain_line(&e), "lease not released; it will expire");
+        }
+    }
+
+    /// A dry run's verdict: whether a refresh would be attempted now.
+    pub(super) async fn would_refresh(&self, id: &AccountId) -> Outcome {
+        match self.store.get_account(id).await {
+            Ok(Some(a)) if a.status == AccountStatus::Active && a.sealed_tokens.is_some() => {
+                Outcome::Refreshed
+            }
+            Ok(_) => Outcome::Skipped,
+            Err(e) => Outcome::Failed(chain_line(&e)),
+        }
+    }
+}

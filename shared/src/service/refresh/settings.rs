@@ -1,0 +1,108 @@
+//! The refresh's tunables: defaults, bounds and what each is for.
+
+use std::time::Duration;
+
+use crate::{
+    env::{ConfigError, Env},
+    support::backoff,
+};
+
+#[derive(Clone, Debug)]
+pub struct RefreshSettings {
+    /// Accounts refreshed at once (`REFRESH_CONCURRENCY`, 1-256).
+    pub concurrency: usize,
+    /// How long a lease lasts; must outlive the worst-case refresh
+    /// (`REFRESH_LEASE_SECONDS`, 60-900).
+    pub lease: Duration,
+    /// Attempts at TikTok's token endpoint for transient errors
+    /// (`REFRESH_ATTEMPTS`, 1-5).
+    pub tiktok_attempts: u32,
+    /// Attempts at storing new tokens (the SDK retries inside each).
+    pub store_attempts: u32,
+    /// First backoff; doubles per attempt, with jitter
+    /// (`REFRESH_BACKOFF_MS`, 1-10000).
+    pub backoff: Duration,
+    /// Warn this long before the refresh token itself expires
+    /// (`REAUTH_LEAD_DAYS`, 0-365).
+    pub reauth_lead: Duration,
+    /// Due-index page size.
+    pub page_size: i32,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            lease: Duration::from_secs(300),
+            tiktok_attempts: 3,
+            store_attempts: 5,
+            backoff: Duration::from_millis(250),
+            reauth_lead: Duration::from_secs(7 * 24 * 3600),
+            page_size: 100,
+        }
+    }
+}
+
+const DAY: u64 = 86_400;
+
+impl RefreshSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            concurrency: env.number("REFRESH_CONCURRENCY", defaults.concurrency as u64, (1, 256))?
+                as usize,
+            lease: env.seconds("REFRESH_LEASE_SECONDS", defaults.lease.as_secs(), (60, 900))?,
+            tiktok_attempts: env.number(
+                "REFRESH_ATTEMPTS",
+                u64::from(defaults.tiktok_attempts),
+                (1, 5),
+            )? as u32,
+            backoff: env.millis(
+                "REFRESH_BACKOFF_MS",
+                defaults.backoff.as_millis() as u64,
+                (1, 10_000),
+            )?,
+            reauth_lead: Duration::from_secs(
+                DAY * env.number(
+                    "REAUTH_LEAD_DAYS",
+                    defaults.reauth_lead.as_secs() / DAY,
+                    (0, 365),
+                )?,
+            ),
+            ..defaults
+        })
+    }
+
+    /// The longest one refresh can take when every TikTok attempt times out
+    /// after `tiktok_timeout` and waits the longest backoff, plus a minute
+    /// for the lease, KMS and the store: what a lease must outlive.
+    pub fn worst_case(&self, tiktok_timeout: Duration) -> Duration {
+        (tiktok_timeout + backoff::MAX_BACKOFF) * self.tiktok_attempts + Duration::from_secs(60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bounds() {
+        let settings = RefreshSettings::from_env(&Env::default()).unwrap();
+        assert_eq!(settings.concurrency, 32);
+        assert_eq!(settings.lease, Duration::from_secs(300));
+        assert_eq!(settings.reauth_lead, Duration::from_secs(7 * DAY));
+        let env = Env::from_pairs([("REFRESH_CONCURRENCY", "0")]);
+        assert!(matches!(
+            RefreshSettings::from_env(&env),
+            Err(ConfigError::Malformed {
+                name: "REFRESH_CONCURRENCY",
+                ..
+            })
+        ));
+        // Three 10-second attempts with 10-second backoffs, plus a minute.
+        assert_eq!(
+            settings.worst_case(Duration::from_secs(10)),
+            Duration::from_secs(120)
+        );
+    }
+}

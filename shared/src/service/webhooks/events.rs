@@ -1,0 +1,175 @@
+//! The webhook events we act on, parsed from a verified body.
+
+use serde::Deserialize;
+
+use crate::domain::ids::{AccountId, PublishId};
+
+/// The events we act on; the rest are acknowledged and ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The user (or TikTok, or we) ended the authorization; its tokens are
+    /// already revoked.
+    AuthorizationRemoved {
+        account: AccountId,
+        reason: i64,
+    },
+    /// `post.publish.complete`, `post.publish.inbox_delivered` and
+    /// `post.publish.publicly_available`: the post is done on TikTok's side.
+    Published {
+        account: AccountId,
+        publish_id: PublishId,
+    },
+    Failed {
+        account: AccountId,
+        publish_id: PublishId,
+        reason: String,
+    },
+    Other(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the webhook body is not a TikTok event: {0}")]
+pub struct MalformedEvent(String);
+
+#[derive(Deserialize)]
+struct Envelope {
+    client_key: String,
+    event: String,
+    user_openid: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct PostContent {
+    publish_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuthContent {
+    #[serde(default)]
+    reason: i64,
+}
+
+/// Parses a verified body; `client_key` must be ours.
+pub fn parse_event(body: &[u8], client_key: &str) -> Result<Event, MalformedEvent> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| MalformedEvent(e.to_string()))?;
+    if envelope.client_key != client_key {
+        return Err(MalformedEvent("client_key is not this app's".into()));
+    }
+    let account = || {
+        AccountId::parse(envelope.user_openid.clone())
+            .map_err(|e| MalformedEvent(format!("user_openid: {e}")))
+    };
+    let post = || -> Result<(PublishId, Option<String>), MalformedEvent> {
+        let content: PostContent = serde_json::from_str(&envelope.content)
+            .map_err(|e| MalformedEvent(format!("content: {e}")))?;
+        let publish_id = PublishId::parse(&content.publish_id)
+            .ok_or_else(|| MalformedEvent("content.publish_id".into()))?;
+        Ok((publish_id, content.reason))
+    };
+    Ok(match envelope.event.as_str() {
+        "authorization.removed" => {
+            let content: AuthContent = serde_json::from_str(&envelope.content)
+                .map_err(|e| MalformedEvent(format!("content: {e}")))?;
+            Event::AuthorizationRemoved {
+                account: account()?,
+                reason: content.reason,
+            }
+        }
+        "post.publish.complete"
+        | "post.publish.inbox_delivered"
+        | "post.publish.publicly_available" => Event::Published {
+            account: account()?,
+            publish_id: post()?.0,
+        },
+        "post.publish.failed" => {
+            let (publish_id, reason) = post()?;
+            Event::Failed {
+                account: account()?,
+                publish_id,
+                reason: reason.unwrap_or_else(|| "failed".into()),
+            }
+        }
+        other => Event::Other(other.to_owned()),
+    })
+}
+
+/// What `authorization.removed`'s reason codes mean.
+pub fn removal_reason(reason: i64) -> &'static str {
+    match reason {
+        1 => "the user disconnected the app in TikTok",
+        2 => "the TikTok account was deleted",
+        3 => "the user's age changed",
+        4 => "the TikTok account was banned",
+        5 => "the app revoked the authorization",
+        _ => "unknown reason",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_parse() {
+        let body = |event: &str, content: &str| {
+            serde_json::json!({
+                "client_key": "ck", "event": event, "create_time": 1,
+                "user_openid": "open-1", "content": content
+            })
+            .to_string()
+        };
+        let open = AccountId::parse("open-1").unwrap();
+        assert_eq!(
+            parse_event(
+                body("authorization.removed", r#"{"reason": 1}"#).as_bytes(),
+                "ck"
+            ),
+            Ok(Event::AuthorizationRemoved {
+                account: open.clone(),
+                reason: 1
+            })
+        );
+        let pid = PublishId::parse("v_pub_file~v2-1.1").unwrap();
+        assert_eq!(
+            parse_event(
+                body(
+                    "post.publish.complete",
+                    r#"{"publish_id":"v_pub_file~v2-1.1","publish_type":"DIRECT_PUBLISH"}"#
+                )
+                .as_bytes(),
+                "ck"
+            ),
+            Ok(Event::Published {
+                account: open.clone(),
+                publish_id: pid.clone()
+            })
+        );
+        assert_eq!(
+            parse_event(
+                body(
+                    "post.publish.failed",
+                    r#"{"publish_id":"v_pub_file~v2-1.1","reason":"spam_risk"}"#
+                )
+                .as_bytes(),
+                "ck"
+            ),
+            Ok(Event::Failed {
+                account: open,
+                publish_id: pid,
+                reason: "spam_risk".into()
+            })
+        );
+        assert_eq!(
+            parse_event(body("video.publish.completed", "{}").as_bytes(), "ck"),
+            Ok(Event::Other("video.publish.completed".into()))
+        );
+        assert!(parse_event(body("post.publish.complete", "{}").as_bytes(), "ck").is_err());
+        assert!(parse_event(body("authorization.removed", "{}").as_bytes(), "other").is_err());
+        assert!(parse_event(b"not json", "ck").is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! What every layer may use and nothing in it knows the business: error
+//! chains, backoff, the clock, metrics and tracing set-up.
+
+pub mod backoff;
+pub mod clock;
+pub mod errors;
+pub mod metrics;
+pub mod telemetry;
