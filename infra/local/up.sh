@@ -80,7 +80,10 @@ settles it):
 Or step by step:
     cargo lambda invoke oauth-start --data-file infra/events/oauth-start.json
     curl -si '<authorize_url>&sandbox_user=tt-1'          # TikTok approves: 302 to the callback
-    curl -si '<the Location above>'                        # oauth-callback: 302 to the app
+    curl -si '<the Location above>'                        # oauth-callback: 302 to the app, with a ticket
+    # then, signed in as the user who started: infra/events/oauth-callback-complete.json
+    # with that ticket in its body (connect.sh does this)
+    cargo lambda invoke oauth-callback --data-file <that event>
 
 Logs are in .local/*.log; stop everything with infra/local/down.sh.
 MSG

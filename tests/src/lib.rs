@@ -359,8 +359,35 @@ impl TestApp {
         self.callback_with(&query).await
     }
 
-    /// The whole dance for `user` as TikTok user `open_id`. Returns the
-    /// query of the app URL the browser lands on.
+    /// `POST /oauth/tiktok/complete {"ticket"}` as `user` (none: no
+    /// verified identity).
+    pub async fn complete(&self, user: Option<&str>, ticket: &str) -> Response<Body> {
+        let mut event = events::http_event("POST", "/oauth/tiktok/complete", &[], user);
+        event["body"] = serde_json::json!({ "ticket": ticket }).to_string().into();
+        oauth_callback::handle(&self.callback, events::request(&event))
+            .await
+            .expect("handler returns a response")
+    }
+
+    /// The ticket the browser landed with after a callback.
+    pub fn ticket_of(response: &Response<Body>) -> Option<String> {
+        query_of(&location(response)).get("ticket").cloned()
+    }
+
+    /// Start, TikTok and the callback for `user` as TikTok user `open_id`:
+    /// the ticket the browser lands with.
+    pub async fn ticket(&self, user: &str, open_id: &str) -> String {
+        let authorize = self.authorize_url(user).await;
+        let callback = self
+            .visit_tiktok(&authorize, &[("sandbox_user", open_id)])
+            .await;
+        Self::ticket_of(&self.follow_callback(&callback).await).expect("a ticket")
+    }
+
+    /// The whole dance for `user` as TikTok user `open_id`: start, TikTok,
+    /// the callback, and the complete by `user`. Returns how it ended:
+    /// `status` `connected` with `account_id`, or `error` with `reason` (the
+    /// callback's reason or the complete's error code).
     pub async fn connect(&self, user: &str, open_id: &str) -> HashMap<String, String> {
         let authorize = self.authorize_url(user).await;
         let callback = self
@@ -368,7 +395,34 @@ impl TestApp {
             .await;
         let response = self.follow_callback(&callback).await;
         assert_eq!(response.status(), 302);
-        query_of(&location(&response))
+        let landed = query_of(&location(&response));
+        if landed["status"] != "pending" {
+            return landed;
+        }
+        self.completion(&self.complete(Some(user), &landed["ticket"]).await)
+    }
+
+    /// A complete's answer in the terms of [`TestApp::connect`].
+    pub fn completion(&self, response: &Response<Body>) -> HashMap<String, String> {
+        let body: serde_json::Value =
+            serde_json::from_str(&body_text(response)).expect("a JSON body");
+        if response.status() == 200 {
+            let id = body["account_id"].as_str().expect("account_id");
+            HashMap::from([
+                ("status".to_owned(), "connected".to_owned()),
+                ("account_id".to_owned(), id.to_owned()),
+            ])
+        } else {
+            let code = body["error"]["code"].as_str().expect("an error code");
+            HashMap::from([
+                ("status".to_owned(), "error".to_owned()),
+                ("reason".to_owned(), code.to_owned()),
+                (
+                    "http_status".to_owned(),
+                    response.status().as_str().to_owned(),
+                ),
+            ])
+        }
     }
 
     /// Sets one number attribute of an item: how tests make time pass

@@ -1,5 +1,6 @@
-//! The KMS adapter: seals and opens an account's tokens under an encryption
-//! context that names the account, so a ciphertext opens only for it.
+//! The KMS adapter: seals and opens secrets under an encryption context
+//! that names what they belong to. An account's tokens open only for that
+//! account; an authorization code only for its connect.
 
 use aws_sdk_kms::{
     error::ProvideErrorMetadata, operation::decrypt::DecryptError, primitives::Blob,
@@ -10,12 +11,15 @@ use crate::{
     domain::{
         ids::AccountId,
         ports::{SealError, TokenSealer},
-        secrets::{SealedTokens, TokenSet, decode_plaintext, encode_plaintext},
+        secrets::{
+            AuthCode, ConnectTicket, SealedCode, SealedTokens, TokenSet, decode_plaintext,
+            encode_plaintext,
+        },
     },
     env::{ConfigError, Env},
 };
 
-/// The KMS key tokens are sealed with (`TOKEN_KEY_ID`: an id, ARN or alias).
+/// The KMS key secrets are sealed with (`TOKEN_KEY_ID`: an id, ARN or alias).
 #[derive(Clone, Debug)]
 pub struct KeyId(String);
 
@@ -31,15 +35,26 @@ impl AsRef<str> for KeyId {
     }
 }
 
+type Context = [(&'static str, String); 2];
+
 /// The KMS encryption context binding a ciphertext to its account.
-pub fn encryption_context(account: &AccountId) -> [(&'static str, String); 2] {
+pub fn encryption_context(account: &AccountId) -> Context {
     [
         ("purpose", "tiktok-oauth-tokens".to_owned()),
         ("account_id", account.as_ref().to_owned()),
     ]
 }
 
-/// Seals and opens token sets with a KMS key.
+/// The context binding a sealed authorization code to its connect (the
+/// ticket's digest).
+pub fn code_context(ticket: &ConnectTicket) -> Context {
+    [
+        ("purpose", "tiktok-oauth-code".to_owned()),
+        ("connect", ticket.digest()),
+    ]
+}
+
+/// Seals and opens secrets with a KMS key.
 #[derive(Clone)]
 pub struct KmsSealer {
     client: aws_sdk_kms::Client,
@@ -50,22 +65,42 @@ impl KmsSealer {
     pub fn new(client: aws_sdk_kms::Client, key_id: KeyId) -> Self {
         Self { client, key_id }
     }
-}
 
-impl TokenSealer for KmsSealer {
-    #[tracing::instrument(name = "tokens.seal", skip_all, fields(account_id = %account))]
-    async fn seal(
+    /// Seals a connect's authorization code until the connect finishes.
+    #[tracing::instrument(name = "codes.seal", skip_all)]
+    pub async fn seal_code(
         &self,
-        account: &AccountId,
-        tokens: &TokenSet,
-    ) -> Result<SealedTokens, SealError> {
-        let plaintext = encode_plaintext(tokens);
+        ticket: &ConnectTicket,
+        code: &AuthCode,
+    ) -> Result<SealedCode, SealError> {
+        let sealed = self
+            .encrypt(code_context(ticket), code.expose().as_bytes())
+            .await?;
+        Ok(SealedCode::from_bytes(sealed))
+    }
+
+    #[tracing::instrument(name = "codes.open", skip_all)]
+    pub async fn open_code(
+        &self,
+        ticket: &ConnectTicket,
+        sealed: &SealedCode,
+    ) -> Result<AuthCode, SealError> {
+        let plaintext = self
+            .decrypt(code_context(ticket), sealed.as_bytes())
+            .await?;
+        std::str::from_utf8(&plaintext)
+            .ok()
+            .and_then(|code| AuthCode::parse(code).ok())
+            .ok_or(SealError::Rejected)
+    }
+
+    async fn encrypt(&self, context: Context, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut request = self
             .client
             .encrypt()
             .key_id(self.key_id.as_ref())
-            .plaintext(Blob::new(plaintext.as_bytes()));
-        for (k, v) in encryption_context(account) {
+            .plaintext(Blob::new(plaintext));
+        for (k, v) in context {
             request = request.encryption_context(k, v);
         }
         let output = request
@@ -75,21 +110,20 @@ impl TokenSealer for KmsSealer {
         let blob = output.ciphertext_blob.ok_or_else(|| {
             SealError::Unavailable(anyhow::anyhow!("KMS Encrypt returned no ciphertext"))
         })?;
-        Ok(SealedTokens::from_bytes(blob.into_inner()))
+        Ok(blob.into_inner())
     }
 
-    #[tracing::instrument(name = "tokens.open", skip_all, fields(account_id = %account))]
-    async fn open(
+    async fn decrypt(
         &self,
-        account: &AccountId,
-        sealed: &SealedTokens,
-    ) -> Result<TokenSet, SealError> {
+        context: Context,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let mut request = self
             .client
             .decrypt()
             .key_id(self.key_id.as_ref())
-            .ciphertext_blob(Blob::new(sealed.as_bytes()));
-        for (k, v) in encryption_context(account) {
+            .ciphertext_blob(Blob::new(ciphertext));
+        for (k, v) in context {
             request = request.encryption_context(k, v);
         }
         let output = match request.send().await {
@@ -110,7 +144,35 @@ impl TokenSealer for KmsSealer {
                 };
             }
         };
-        let plaintext = Zeroizing::new(output.plaintext.ok_or(SealError::Rejected)?.into_inner());
+        Ok(Zeroizing::new(
+            output.plaintext.ok_or(SealError::Rejected)?.into_inner(),
+        ))
+    }
+}
+
+impl TokenSealer for KmsSealer {
+    #[tracing::instrument(name = "tokens.seal", skip_all, fields(account_id = %account))]
+    async fn seal(
+        &self,
+        account: &AccountId,
+        tokens: &TokenSet,
+    ) -> Result<SealedTokens, SealError> {
+        let plaintext = encode_plaintext(tokens);
+        let sealed = self
+            .encrypt(encryption_context(account), plaintext.as_bytes())
+            .await?;
+        Ok(SealedTokens::from_bytes(sealed))
+    }
+
+    #[tracing::instrument(name = "tokens.open", skip_all, fields(account_id = %account))]
+    async fn open(
+        &self,
+        account: &AccountId,
+        sealed: &SealedTokens,
+    ) -> Result<TokenSet, SealError> {
+        let plaintext = self
+            .decrypt(encryption_context(account), sealed.as_bytes())
+            .await?;
         decode_plaintext(&plaintext).ok_or(SealError::Rejected)
     }
 }

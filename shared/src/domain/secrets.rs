@@ -77,6 +77,12 @@ secret_string!(
 );
 
 secret_string!(
+    /// The one-time ticket a callback hands the browser: it finishes the
+    /// connect for the signed-in user who started it, and nobody else.
+    ConnectTicket
+);
+
+secret_string!(
     /// TikTok's `upload_url`: its `upload_token` is the credential for the
     /// media transfer, so it is handled like a token.
     UploadUrl
@@ -87,14 +93,41 @@ secret_string!(
     PresignedUrl
 );
 
+/// 32 bytes from the OS-seeded CSPRNG, base64url: unguessable.
+fn random_value() -> SecretString {
+    use base64::Engine as _;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::fill(&mut bytes[..]);
+    SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..]))
+}
+
+/// The SHA-256 of a secret, hex: what we store and key by instead of the
+/// secret, so that reading the table (or a TRACE log of its requests)
+/// gives nothing to replay.
+fn digest(secret: &SecretString) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))
+}
+
 impl OAuthState {
-    /// A fresh state: 32 bytes from the OS-seeded CSPRNG, base64url.
+    /// A fresh state.
     pub fn generate() -> Self {
-        use base64::Engine as _;
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rand::fill(&mut bytes[..]);
-        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..]);
-        Self(SecretString::from(encoded))
+        Self(random_value())
+    }
+
+    pub fn digest(&self) -> String {
+        digest(&self.0)
+    }
+}
+
+impl ConnectTicket {
+    /// A fresh ticket.
+    pub fn generate() -> Self {
+        Self(random_value())
+    }
+
+    pub fn digest(&self) -> String {
+        digest(&self.0)
     }
 }
 
@@ -123,6 +156,27 @@ impl SealedTokens {
 impl fmt::Debug for SealedTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SealedTokens({} bytes)", self.0.len())
+    }
+}
+
+/// An authorization code encrypted by KMS under an encryption context that
+/// names its connect, kept until the signed-in user finishes the connect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedCode(Vec<u8>);
+
+impl SealedCode {
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedCode({} bytes)", self.0.len())
     }
 }
 
@@ -208,6 +262,17 @@ mod tests {
         let b = OAuthState::generate();
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 43);
+        let ticket = ConnectTicket::generate();
+        assert_eq!(ticket.expose().len(), 43);
+        assert_ne!(ticket.expose(), ConnectTicket::generate().expose());
+        // Stored and keyed by digest: 64 hex digits, not the value.
+        assert_eq!(ticket.digest().len(), 64);
+        assert_ne!(ticket.digest(), ticket.expose());
+        assert_eq!(
+            OAuthState::parse("abc").unwrap().digest(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(format!("{ticket:?}"), "ConnectTicket([REDACTED])");
     }
 
     #[test]

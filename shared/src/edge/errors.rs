@@ -13,8 +13,11 @@ use super::responses::json;
 use crate::{
     domain::upload::InvalidUpload,
     service::{
-        accounts::AccountsError, limits::LimitError, oauth::start::StartError,
-        uploads::UploadsError, webhooks::WebhookError,
+        accounts::AccountsError,
+        limits::LimitError,
+        oauth::{errors::CompleteError, start::StartError},
+        uploads::UploadsError,
+        webhooks::WebhookError,
     },
     support::errors::chain_line,
 };
@@ -86,6 +89,11 @@ impl ApiError {
             "tiktok_failed",
             "TikTok did not answer as expected",
         )
+    }
+
+    /// The same error under a more precise code.
+    pub fn with_code(self, code: &'static str) -> Self {
+        Self { code, ..self }
     }
 
     /// 503: a dependency is unavailable. `cause` goes to the logs only.
@@ -196,6 +204,31 @@ impl From<StartError> for ApiError {
         match e {
             StartError::Limit(e) => e.into(),
             StartError::Store(_) => Self::unavailable(&e),
+        }
+    }
+}
+
+impl From<CompleteError> for ApiError {
+    fn from(e: CompleteError) -> Self {
+        use CompleteError as E;
+        match e {
+            E::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "connect_not_found",
+                "no connect is waiting for this ticket: start again",
+            ),
+            E::ConnectedElsewhere => Self::conflict(
+                "account_connected_elsewhere",
+                "this TikTok account is connected to another user",
+            ),
+            E::TokenExchange(_) => Self::bad_gateway(&e).with_code("token_exchange_failed"),
+            E::ProfileFetch(_) | E::IdentityMismatch => {
+                Self::bad_gateway(&e).with_code("profile_fetch_failed")
+            }
+            E::RateLimited {
+                retry_after_seconds,
+            } => Self::rate_limited(retry_after_seconds),
+            E::Contended | E::Store(_) | E::Seal(_) => Self::unavailable(&e),
         }
     }
 }

@@ -1,4 +1,4 @@
-use harness::{logs, spawn_app};
+use harness::{TestApp, logs, spawn_app};
 use shared::{
     domain::ports::{AccountStore, TokenSealer},
     service::refresh::{Command, Outcome},
@@ -15,7 +15,8 @@ async fn no_token_code_or_secret_reaches_the_logs() {
 
     let mut locations = Vec::new();
     let mut states = Vec::new();
-    // Connect two accounts, reconnect one, replay a callback.
+    let mut tickets = Vec::new();
+    // Connect two accounts, reconnect one, replay a callback and a ticket.
     for open_id in ["tt-leak-1", "tt-leak-2", "tt-leak-1"] {
         let authorize = app.authorize_url("alice").await;
         states.push(harness::query_of(&authorize)["state"].clone());
@@ -24,9 +25,17 @@ async fn no_token_code_or_secret_reaches_the_logs() {
             .await;
         let response = app.follow_callback(&callback).await;
         locations.push(harness::location(&response).to_string());
+        let ticket = TestApp::ticket_of(&response).expect("a ticket");
+        assert_eq!(app.complete(Some("alice"), &ticket).await.status(), 200);
+        assert_eq!(app.complete(Some("alice"), &ticket).await.status(), 404);
+        tickets.push(ticket);
         let replay = app.follow_callback(&callback).await;
         locations.push(harness::location(&replay).to_string());
     }
+    // A ticket presented by another user.
+    let forwarded = app.ticket("alice", "tt-leak-4").await;
+    assert_eq!(app.complete(Some("bob"), &forwarded).await.status(), 404);
+    tickets.push(forwarded);
     // Another user tries a connected account; a denial; failures.
     locations.push(harness::query_of(&app.authorize_url("bob").await)["state"].clone());
     let refused = app.connect("bob", "tt-leak-1").await;
@@ -55,6 +64,13 @@ async fn no_token_code_or_secret_reaches_the_logs() {
     );
     let secrets = app.sandbox.secrets();
     assert!(secrets.len() > 10, "the sandbox issued tokens and codes");
+    // Tickets go to the browser in a Location, and nowhere else.
+    for ticket in &tickets {
+        assert!(
+            !captured.contains(ticket.as_str()),
+            "a ticket reached the logs"
+        );
+    }
     for secret in secrets.iter().chain(states.iter()) {
         if let Some(line) = captured.lines().find(|l| l.contains(secret.as_str())) {
             panic!(

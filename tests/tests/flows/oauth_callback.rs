@@ -1,7 +1,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::future::join_all;
-use harness::{RETURN_URL, location, query_of, spawn_app, spawn_app_with};
+use harness::{RETURN_URL, TestApp, body_text, location, query_of, spawn_app, spawn_app_with};
 use sha2::{Digest, Sha256};
 use shared::domain::{account::AccountStatus, ports::TokenSealer};
 use tiktok_sandbox::{Fault, FaultKind};
@@ -65,8 +65,9 @@ async fn one_user_connects_two_accounts() {
             .contains(&tokens.refresh.expose().to_owned())
     );
     assert!(app.sandbox.has_live_grant("tt-user-1"));
-    // The states were consumed.
+    // The states were consumed, and the tickets used up.
     assert_eq!(count_items(&app, "STATE#").await, 0);
+    assert_eq!(count_items(&app, "CONNECT#").await, 0);
 }
 
 #[tokio::test]
@@ -207,7 +208,8 @@ async fn a_replayed_state_is_refused_and_changes_nothing() {
         .visit_tiktok(&authorize, &[("sandbox_user", "tt-user-1")])
         .await;
     let first = app.follow_callback(&callback).await;
-    assert_eq!(query_of(&location(&first))["status"], "connected");
+    let ticket = TestApp::ticket_of(&first).expect("a ticket");
+    assert_eq!(app.complete(Some("alice"), &ticket).await.status(), 200);
     let before = account(&app, "tt-user-1").await;
 
     let replay = app.follow_callback(&callback).await;
@@ -236,7 +238,7 @@ async fn the_same_callback_delivered_many_times_at_once_connects_exactly_once() 
         })
         .collect();
     assert_eq!(
-        reasons.iter().filter(|r| *r == "connected").count(),
+        reasons.iter().filter(|r| *r == "pending").count(),
         1,
         "{reasons:?}"
     );
@@ -245,6 +247,16 @@ async fn the_same_callback_delivered_many_times_at_once_connects_exactly_once() 
         15,
         "{reasons:?}"
     );
+    assert_eq!(
+        app.sandbox.calls(TOKEN_PATH),
+        0,
+        "the callback exchanges nothing"
+    );
+    let ticket = outcomes
+        .iter()
+        .find_map(TestApp::ticket_of)
+        .expect("one ticket");
+    assert_eq!(app.complete(Some("alice"), &ticket).await.status(), 200);
     assert_eq!(app.sandbox.calls(TOKEN_PATH), 1);
     assert_eq!(account(&app, "tt-user-1").await.token_version, 1);
 }
@@ -261,15 +273,16 @@ async fn concurrent_connects_of_one_account_by_its_owner_all_land_by_compare_and
                 .await,
         );
     }
-    let outcomes = join_all(callbacks.iter().map(|c| app.follow_callback(c))).await;
-    let connected = outcomes
-        .iter()
-        .filter(|r| query_of(&location(r))["status"] == "connected")
-        .count();
-    let retry = outcomes
-        .iter()
-        .filter(|r| query_of(&location(r)).get("reason").map(String::as_str) == Some("try_again"))
-        .count();
+    let mut tickets = Vec::new();
+    for callback in &callbacks {
+        let response = app.follow_callback(callback).await;
+        tickets.push(TestApp::ticket_of(&response).expect("a ticket"));
+    }
+    let outcomes = join_all(tickets.iter().map(|t| app.complete(Some("alice"), t))).await;
+    let connected = outcomes.iter().filter(|r| r.status() == 200).count();
+    // A connect that lost every compare-and-swap asks to be retried (503),
+    // keeping its ticket.
+    let retry = outcomes.iter().filter(|r| r.status() == 503).count();
     assert_eq!(connected + retry, 6);
     // Every success bumped the version exactly once: no lost update.
     assert_eq!(
@@ -362,10 +375,10 @@ async fn a_code_tiktok_refuses_leaves_no_partial_account() {
         }
     }
     let response = app.callback_with(&query).await;
-    assert_eq!(
-        query_of(&location(&response))["reason"],
-        "token_exchange_failed"
-    );
+    let ticket = TestApp::ticket_of(&response).expect("the callback keeps any code");
+    let landed = app.completion(&app.complete(Some("alice"), &ticket).await);
+    assert_eq!(landed["reason"], "token_exchange_failed");
+    assert_eq!(landed["http_status"], "502");
     assert!(no_account_or_state(&app).await);
 }
 
@@ -382,4 +395,127 @@ async fn a_failed_profile_fetch_leaves_no_partial_account() {
     let landed = app.connect("alice", "tt-user-1").await;
     assert_eq!(landed["reason"], "profile_fetch_failed");
     assert!(no_account_or_state(&app).await);
+}
+
+/// A connect started by one user (or a leaked authorize URL) and approved
+/// by someone else's TikTok account lands in the approver's browser; the
+/// approver's signed-in app cannot finish it, and nobody else has the
+/// ticket. Nothing is exchanged at TikTok and no account is written.
+#[tokio::test]
+async fn a_forwarded_authorize_url_cannot_attach_an_account_to_another_user() {
+    let app = spawn_app().await;
+    // Mallory starts a connect and sends the authorize URL to a creator.
+    let authorize = app.authorize_url("mallory").await;
+    let callback = app
+        .visit_tiktok(&authorize, &[("sandbox_user", "tt-creator")])
+        .await;
+    // The creator approves on TikTok; their browser lands in the app,
+    // where they are signed in as alice.
+    let landed = app.follow_callback(&callback).await;
+    let ticket = TestApp::ticket_of(&landed).expect("a ticket");
+    let refused = app.complete(Some("alice"), &ticket).await;
+    assert_eq!(refused.status(), 404, "{}", body_text(&refused));
+    assert!(body_text(&refused).contains("connect_not_found"));
+    // The ticket is burned: not even the user who started it can use it.
+    let burned = app.complete(Some("mallory"), &ticket).await;
+    assert_eq!(burned.status(), 404);
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 0, "nothing was exchanged");
+    assert_eq!(count_items(&app, "ACCOUNT#").await, 0);
+    assert_eq!(count_items(&app, "CONNECT#").await, 0);
+    // The creator can still connect their account to their own user.
+    assert_eq!(
+        app.connect("alice", "tt-creator").await["status"],
+        "connected"
+    );
+    assert_eq!(account(&app, "tt-creator").await.owner.as_ref(), "alice");
+}
+
+#[tokio::test]
+async fn a_ticket_works_once_only_unexpired_and_only_as_a_ticket() {
+    let app = spawn_app().await;
+
+    // Used once, then never again.
+    let ticket = app.ticket("alice", "tt-user-1").await;
+    assert_eq!(app.complete(Some("alice"), &ticket).await.status(), 200);
+    let replay = app.complete(Some("alice"), &ticket).await;
+    assert_eq!(replay.status(), 404);
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 1);
+
+    // Forged, malformed, or without an identity.
+    let forged = app
+        .complete(
+            Some("alice"),
+            "forged-ticket-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )
+        .await;
+    assert_eq!(forged.status(), 404);
+    assert_eq!(
+        app.complete(Some("alice"), "has spaces").await.status(),
+        404
+    );
+    let ticket = app.ticket("alice", "tt-user-1").await;
+    assert_eq!(app.complete(None, &ticket).await.status(), 401);
+
+    // Expired, though DynamoDB's TTL has not deleted it yet.
+    app.set_number(
+        &format!("CONNECT#{}", hex::encode(Sha256::digest(ticket.as_bytes()))),
+        "CONNECT",
+        "expires_at",
+        Utc::now().timestamp() - 1,
+    )
+    .await;
+    let expired = app.complete(Some("alice"), &ticket).await;
+    assert_eq!(expired.status(), 404);
+    assert_eq!(
+        app.sandbox.calls(TOKEN_PATH),
+        1,
+        "nothing more was exchanged"
+    );
+    assert_eq!(
+        count_items(&app, "CONNECT#").await,
+        0,
+        "the expired one is burned"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_exchange_leaves_the_ticket_usable_until_it_expires() {
+    let app = spawn_app().await;
+    let ticket = app.ticket("alice", "tt-user-1").await;
+    app.sandbox.add_fault(Fault {
+        path_prefix: TOKEN_PATH.into(),
+        kind: FaultKind::Status(503),
+        count: 1,
+        rate: 0.0,
+        after: 0,
+    });
+    let failed = app.completion(&app.complete(Some("alice"), &ticket).await);
+    assert_eq!(
+        (failed["reason"].as_str(), failed["http_status"].as_str()),
+        ("token_exchange_failed", "502")
+    );
+    assert_eq!(count_items(&app, "ACCOUNT#").await, 0);
+    let retried = app.completion(&app.complete(Some("alice"), &ticket).await);
+    assert_eq!(retried["status"], "connected", "{retried:?}");
+    assert_eq!(account(&app, "tt-user-1").await.owner.as_ref(), "alice");
+}
+
+#[tokio::test]
+async fn one_ticket_presented_many_times_at_once_exchanges_once() {
+    let app = spawn_app().await;
+    let ticket = app.ticket("alice", "tt-user-1").await;
+    let outcomes = join_all((0..12).map(|_| app.complete(Some("alice"), &ticket))).await;
+    let statuses: Vec<u16> = outcomes.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 404).count(),
+        11,
+        "{statuses:?}"
+    );
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 1);
+    assert_eq!(account(&app, "tt-user-1").await.token_version, 1);
 }

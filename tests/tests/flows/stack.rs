@@ -95,6 +95,15 @@ async fn the_sample_events_drive_the_functions() {
         harness::query_of(&harness::location(&callback))["reason"],
         "invalid_state"
     );
+    // The complete sample carries a ticket nobody issued: 404.
+    let complete = oauth_callback::handle(
+        &app.callback,
+        events::request(&sample_event("oauth-callback-complete.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(complete.status(), 404, "{}", body_text(&complete));
+    assert!(body_text(&complete).contains("connect_not_found"));
 
     let list = accounts_api::handle(
         &app.accounts,

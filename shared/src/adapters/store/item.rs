@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::ports::StoreError;
+use crate::domain::{ids::UserId, ports::StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -31,6 +31,21 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     move |e| StoreError::Unavailable(anyhow::Error::new(e).context(operation))
+}
+
+/// Sets whose item it is, when it was made, when it expires, and the `ttl`
+/// DynamoDB deletes it by (expiry is also checked in code: TTL deletion
+/// lags).
+pub(super) fn set_owner_and_lifetime(
+    item: &mut Item,
+    user: &UserId,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) {
+    item.insert("user".into(), s(user.as_ref()));
+    item.insert("created_at".into(), n(created_at.timestamp()));
+    item.insert("expires_at".into(), n(expires_at.timestamp()));
+    item.insert("ttl".into(), n(expires_at.timestamp()));
 }
 
 /// Maps a failed write: a failed condition becomes `on_failed_condition`,

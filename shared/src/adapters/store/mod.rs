@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | account | `ACCOUNT#{open_id}` | `ACCOUNT` | [`accounts`], [`leases`] |
 //! | OAuth state | `STATE#{sha256(state)}` | `STATE` | [`states`] |
+//! | pending connect | `CONNECT#{sha256(ticket)}` | `CONNECT` | [`connects`] |
 //! | rate counter | `RATE#{scope}#{key}#{window}` | `RATE` | [`rate`] |
 //! | upload, publish pointer | `UPLOAD#{id}`, `PUBLISH#{publish_id}` | `UPLOAD`, `PUBLISH` | [`uploads`], [`publishing`] |
 //! | webhook event | `EVENT#{sha256(body)}` | `EVENT` | [`events`] |
@@ -15,6 +16,7 @@
 //! every failure is a [`StoreError`](crate::domain::ports::StoreError).
 
 pub mod accounts;
+pub mod connects;
 pub mod events;
 mod item;
 pub mod leases;
@@ -23,7 +25,10 @@ pub mod rate;
 pub mod states;
 pub mod uploads;
 
-use crate::env::{ConfigError, Env};
+use crate::{
+    domain::ports::StoreError,
+    env::{ConfigError, Env},
+};
 
 /// The DynamoDB table holding every item (`TABLE_NAME`).
 #[derive(Clone, Debug)]
@@ -65,5 +70,20 @@ impl Store {
             client,
             table: table.as_ref().to_owned(),
         }
+    }
+}
+
+impl Store {
+    /// Writes `item`, which must not exist yet (`AlreadyExists` otherwise).
+    async fn put_new(&self, item: item::Item, operation: &'static str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(item::on_condition(StoreError::AlreadyExists, operation))?;
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Store,
-    item::{Item, get_s, get_time, key, n, on_condition, s},
+    item::{Item, get_s, get_time, key, on_condition, set_owner_and_lifetime},
 };
 use crate::domain::{ids::UserId, ports::StoreError, secrets::OAuthState};
 
@@ -21,9 +21,7 @@ pub struct StateRecord {
 /// States are keyed by their SHA-256, never stored raw: someone who can read
 /// the table (or a TRACE log of its responses) cannot complete a flow.
 fn state_key(state: &OAuthState) -> Item {
-    use sha2::{Digest, Sha256};
-    let digest = hex::encode(Sha256::digest(state.expose().as_bytes()));
-    key(format!("STATE#{digest}"), "STATE")
+    key(format!("STATE#{}", state.digest()), "STATE")
 }
 
 impl Store {
@@ -36,22 +34,13 @@ impl Store {
         record: &StateRecord,
     ) -> Result<(), StoreError> {
         let mut item = state_key(state);
-        item.insert("user".into(), s(record.user.as_ref()));
-        item.insert("created_at".into(), n(record.created_at.timestamp()));
-        item.insert("expires_at".into(), n(record.expires_at.timestamp()));
-        item.insert("ttl".into(), n(record.expires_at.timestamp()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(on_condition(
-                StoreError::AlreadyExists,
-                "DynamoDB PutItem (state)",
-            ))?;
-        Ok(())
+        set_owner_and_lifetime(
+            &mut item,
+            &record.user,
+            record.created_at,
+            record.expires_at,
+        );
+        self.put_new(item, "DynamoDB PutItem (state)").await
     }
 
     /// Deletes the state and returns what it held: exactly one caller can

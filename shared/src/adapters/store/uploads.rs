@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
     Store,
-    item::{Item, get_n, get_s, get_time, key, n, on_condition, opt_s, s, unavailable},
+    item::{Item, get_n, get_s, get_time, key, n, opt_s, s, unavailable},
 };
 use crate::domain::{
     ids::{AccountId, PublishId, UploadId, UserId},
@@ -30,18 +30,8 @@ impl Store {
     /// Records a new upload; its id must be new.
     #[tracing::instrument(name = "store.put_upload", skip_all, fields(upload_id = %upload.id))]
     pub async fn put_upload(&self, upload: &Upload) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(upload_to_item(upload)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
+        self.put_new(upload_to_item(upload), "DynamoDB PutItem (upload)")
             .await
-            .map_err(on_condition(
-                StoreError::AlreadyExists,
-                "DynamoDB PutItem (upload)",
-            ))?;
-        Ok(())
     }
 
     #[tracing::instrument(name = "store.get_upload", skip_all, fields(upload_id = %id))]

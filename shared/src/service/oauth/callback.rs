@@ -1,25 +1,26 @@
-//! Completing a connect: consume the state, exchange the code, fetch the
-//! profile, seal the tokens and write the account (each decision in
-//! `rules`). Nothing is written to
-//! the account unless every step before the write succeeded, so a failure
-//! leaves no partial account.
+//! The callback: TikTok sends the browser back with a code. The state is
+//! consumed (single use, unexpired), the code sealed and kept for the user
+//! who started the connect, and the browser sent to the app with a
+//! one-time ticket. Nothing is exchanged and no account written here: the
+//! signed-in user finishes the connect ([`super::complete`]), so a
+//! forwarded authorize URL can never attach one person's TikTok account to
+//! another person's user.
+
+use std::time::Duration;
 
 use url::Url;
 
-pub use super::rules::{CallbackError, CallbackParams};
+pub use super::errors::CallbackError;
+pub use super::rules::CallbackParams;
 
 use super::rules;
 use crate::{
     adapters::{
         kms::KmsSealer,
-        store::Store,
+        store::{Store, connects::ConnectRecord},
         tiktok::{client::TikTokClient, settings::redirect_uri},
     },
-    domain::{
-        ids::AccountId,
-        ports::{AccountStore, StoreError, TokenSealer},
-        ratelimit::TIKTOK_USER_INFO,
-    },
+    domain::{ports::StoreError, secrets::ConnectTicket},
     env::{ConfigError, Env},
     service::limits::Limiter,
     support::clock::Clock,
@@ -31,6 +32,9 @@ pub struct CallbackSettings {
     pub redirect_uri: Url,
     /// Where the browser goes afterwards (`APP_RETURN_URL`).
     pub return_url: Url,
+    /// How long a ticket may wait for its user (`CONNECT_TICKET_TTL_SECONDS`,
+    /// 60-900, default 300: TikTok's codes are short-lived).
+    pub ticket_ttl: Duration,
 }
 
 impl CallbackSettings {
@@ -38,24 +42,22 @@ impl CallbackSettings {
         Ok(Self {
             redirect_uri: redirect_uri(env)?,
             return_url: env.url("APP_RETURN_URL", None)?,
+            ticket_ttl: env.seconds("CONNECT_TICKET_TTL_SECONDS", 300, (60, 900))?,
         })
     }
 }
 
-/// Completes connects.
+/// The connect's two steps, as oauth-callback serves them: the callback
+/// (this file) and the complete ([`super::complete`]).
 #[derive(Clone)]
 pub struct OAuthCallback {
-    store: Store,
-    limiter: Limiter,
-    sealer: KmsSealer,
-    tiktok: TikTokClient,
-    settings: CallbackSettings,
-    clock: Clock,
+    pub(super) store: Store,
+    pub(super) limiter: Limiter,
+    pub(super) sealer: KmsSealer,
+    pub(super) tiktok: TikTokClient,
+    pub(super) settings: CallbackSettings,
+    pub(super) clock: Clock,
 }
-
-/// How many times a connect re-reads and retries when another writer
-/// changes the account between its read and its compare-and-swap.
-const CONNECT_ATTEMPTS: usize = 3;
 
 impl OAuthCallback {
     pub fn new(
@@ -75,9 +77,9 @@ impl OAuthCallback {
         }
     }
 
-    /// Runs the callback.
-    #[tracing::instrument(name = "oauth.callback", skip_all, fields(user, account_id))]
-    pub async fn complete(&self, params: CallbackParams) -> Result<AccountId, CallbackError> {
+    /// Runs the callback: the ticket that finishes the connect.
+    #[tracing::instrument(name = "oauth.callback", skip_all, fields(user))]
+    pub async fn receive(&self, params: CallbackParams) -> Result<ConnectTicket, CallbackError> {
         // The state is consumed first, even on a denial: it is single use.
         let state = params.state.as_ref().ok_or(CallbackError::InvalidState)?;
         let record = match self.store.consume_state(state).await {
@@ -88,57 +90,24 @@ impl OAuthCallback {
         tracing::Span::current().record("user", tracing::field::display(&record.user));
         let now = self.clock.now();
         let code = rules::code_to_exchange(&record, params, now)?;
-
-        let grant = self
-            .tiktok
-            .exchange_code(&code, &self.settings.redirect_uri, now)
-            .await
-            .map_err(CallbackError::TokenExchange)?;
-        tracing::Span::current().record("account_id", tracing::field::display(&grant.open_id));
-
-        // Tokens we do not keep are dropped, never revoked: revoking ends the
-        // TikTok user's whole grant to our app, including a connection that
-        // is already stored.
-        // TikTok's per-token user-info limit, kept on our side. Like our
-        // API, this fails closed: no count, no call.
-        self.limiter
-            .admit(&TIKTOK_USER_INFO, grant.open_id.as_ref())
-            .await?;
-        let info = self
-            .tiktok
-            .user_info(&grant.tokens.access)
-            .await
-            .map_err(CallbackError::ProfileFetch)?;
-        if info.open_id != grant.open_id {
-            return Err(CallbackError::IdentityMismatch);
-        }
-
-        let sealed = self.sealer.seal(&grant.open_id, &grant.tokens).await?;
-        for _ in 0..CONNECT_ATTEMPTS {
-            let existing = self.store.get_account(&grant.open_id).await?;
-            let (account, expected_version) = rules::connected_account(
-                existing.as_ref(),
-                &record.user,
-                &grant,
-                &info,
-                &sealed,
-                now,
-            )?;
-            match self.store.put_account(&account, expected_version).await {
-                Ok(()) => {
-                    tracing::info!(reconnect = expected_version.is_some(), "account connected");
-                    return Ok(account.id);
-                }
-                Err(StoreError::AlreadyExists | StoreError::VersionConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CallbackError::Contended)
+        let ticket = ConnectTicket::generate();
+        let sealed_code = self.sealer.seal_code(&ticket, &code).await?;
+        let expires_at = now
+            + chrono::Duration::from_std(self.settings.ticket_ttl)
+                .unwrap_or(chrono::Duration::minutes(5));
+        let connect = ConnectRecord {
+            user: record.user,
+            created_at: now,
+            expires_at,
+            sealed_code,
+        };
+        self.store.put_connect(&ticket, &connect).await?;
+        tracing::info!("connect waiting for its user");
+        Ok(ticket)
     }
 
-    /// Where the browser goes afterwards: `APP_RETURN_URL` with
-    /// `status=connected&account_id=…` or `status=error&reason=…`.
-    pub fn return_location(&self, outcome: &Result<AccountId, CallbackError>) -> Url {
+    /// Where the browser goes afterwards.
+    pub fn return_location(&self, outcome: &Result<ConnectTicket, CallbackError>) -> Url {
         rules::return_location(&self.settings.return_url, outcome)
     }
 }

@@ -1,23 +1,22 @@
-//! The callback's parameters and errors, and the connect's decisions as
-//! pure functions: whether a callback may exchange its code, what account a
-//! connect writes over the stored one, and where the browser goes
-//! afterwards.
+//! The callback's parameters, and the connect's decisions as pure
+//! functions: whether a callback may keep its code for a ticket, what
+//! account a connect writes over the stored one, and where the browser goes
+//! after the callback.
 
-use std::{collections::HashMap, fmt};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::errors::{CallbackError, CompleteError};
 use crate::{
     adapters::{store::states::StateRecord, tiktok::oauth::UserInfo},
     domain::{
         account::{Account, AccountStatus, ConnectAction, connect_action},
-        ids::{AccountId, UserId},
-        ports::{SealError, StoreError},
-        secrets::{AuthCode, OAuthState, SealedTokens},
-        tiktok::{TikTokError, TokenGrant},
+        ids::UserId,
+        secrets::{AuthCode, ConnectTicket, OAuthState, SealedTokens},
+        tiktok::TokenGrant,
     },
-    service::limits::LimitError,
 };
 
 /// The callback's query, as TikTok sends it: `code`, `scopes`, `state`, or
@@ -48,74 +47,8 @@ impl CallbackParams {
     }
 }
 
-/// Why a callback did not connect an account. `reason()` is what the
-/// browser is told.
-#[derive(thiserror::Error)]
-pub enum CallbackError {
-    #[error("the state is missing, forged or already used")]
-    InvalidState,
-    #[error("the state has expired")]
-    StateExpired,
-    #[error("the TikTok user denied access")]
-    AccessDenied,
-    #[error("TikTok reported an authorization error: {0}")]
-    AuthorizationFailed(String),
-    #[error("the callback has no code")]
-    MissingCode,
-    #[error("the code exchange failed")]
-    TokenExchange(#[source] TikTokError),
-    #[error("fetching the TikTok profile failed")]
-    ProfileFetch(#[source] TikTokError),
-    #[error("TikTok's token and profile name different users")]
-    IdentityMismatch,
-    #[error("the account is connected to another user")]
-    ConnectedElsewhere,
-    #[error("the account kept changing while being saved")]
-    Contended,
-    #[error("TikTok's user-info rate limit for this account is reached")]
-    RateLimited,
-    #[error("could not store the account")]
-    Store(#[from] StoreError),
-    #[error("could not seal the tokens")]
-    Seal(#[from] SealError),
-}
-
-impl fmt::Debug for CallbackError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::support::errors::error_chain_fmt(self, f)
-    }
-}
-
-impl From<LimitError> for CallbackError {
-    fn from(e: LimitError) -> Self {
-        match e {
-            LimitError::Limited { .. } => Self::RateLimited,
-            LimitError::Unavailable(e) => Self::Store(e),
-        }
-    }
-}
-
-impl CallbackError {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::InvalidState => "invalid_state",
-            Self::StateExpired => "state_expired",
-            Self::AccessDenied => "access_denied",
-            Self::AuthorizationFailed(_) => "authorization_failed",
-            Self::MissingCode => "invalid_request",
-            Self::TokenExchange(_) => "token_exchange_failed",
-            Self::ProfileFetch(_) => "profile_fetch_failed",
-            Self::IdentityMismatch => "identity_mismatch",
-            Self::ConnectedElsewhere => "account_connected_elsewhere",
-            Self::Contended => "try_again",
-            Self::RateLimited => "rate_limited",
-            Self::Store(_) | Self::Seal(_) => "temporarily_unavailable",
-        }
-    }
-}
-
-/// What a consumed state and TikTok's answer allow: the code to exchange,
-/// or why not. The state was valid until `record.expires_at`.
+/// What a consumed state and TikTok's answer allow: the code to keep for
+/// the connect, or why not. The state was valid until `record.expires_at`.
 pub fn code_to_exchange(
     record: &StateRecord,
     params: CallbackParams,
@@ -144,7 +77,7 @@ pub fn connected_account(
     info: &UserInfo,
     sealed: &SealedTokens,
     now: DateTime<Utc>,
-) -> Result<(Account, Option<u64>), CallbackError> {
+) -> Result<(Account, Option<u64>), CompleteError> {
     let (expected_version, connected_at) = match connect_action(existing, user) {
         ConnectAction::Create => (None, now),
         ConnectAction::Reconnect { expected_version } => (
@@ -152,7 +85,7 @@ pub fn connected_account(
             existing.map_or(now, |a| a.connected_at),
         ),
         ConnectAction::Claim { expected_version } => (Some(expected_version), now),
-        ConnectAction::Refuse => return Err(CallbackError::ConnectedElsewhere),
+        ConnectAction::Refuse => return Err(CompleteError::ConnectedElsewhere),
     };
     let account = Account {
         id: grant.open_id.clone(),
@@ -171,14 +104,17 @@ pub fn connected_account(
     Ok((account, expected_version))
 }
 
-pub fn return_location(return_url: &Url, outcome: &Result<AccountId, CallbackError>) -> Url {
+/// Where the browser goes after the callback: `APP_RETURN_URL` with
+/// `status=pending&ticket=…` for the signed-in app to finish the connect,
+/// or `status=error&reason=…`.
+pub fn return_location(return_url: &Url, outcome: &Result<ConnectTicket, CallbackError>) -> Url {
     let mut url = return_url.clone();
     {
         let mut query = url.query_pairs_mut();
         match outcome {
-            Ok(id) => query
-                .append_pair("status", "connected")
-                .append_pair("account_id", id.as_ref()),
+            Ok(ticket) => query
+                .append_pair("status", "pending")
+                .append_pair("ticket", ticket.expose()),
             Err(e) => query
                 .append_pair("status", "error")
                 .append_pair("reason", e.reason()),
@@ -192,6 +128,7 @@ mod tests {
     use super::*;
     use crate::domain::{
         account::{Profile, Scopes},
+        ids::AccountId,
         secrets::{AccessToken, RefreshToken, TokenSet},
     };
     use chrono::{Duration, TimeZone};
@@ -314,23 +251,24 @@ mod tests {
             let theirs = stored("bob", status, 2);
             assert!(matches!(
                 connect(Some(&theirs)),
-                Err(CallbackError::ConnectedElsewhere)
+                Err(CompleteError::ConnectedElsewhere)
             ));
         }
     }
 
     #[test]
-    fn the_browser_learns_the_outcome_and_nothing_secret() {
+    fn the_browser_learns_the_outcome_and_only_its_ticket() {
         let base = Url::parse("https://app.example/accounts").unwrap();
-        let ok = return_location(&base, &Ok(AccountId::parse("open-1").unwrap()));
+        let ticket = ConnectTicket::parse("t-123").unwrap();
+        let pending = return_location(&base, &Ok(ticket));
         assert_eq!(
-            ok.as_str(),
-            "https://app.example/accounts?status=connected&account_id=open-1"
+            pending.as_str(),
+            "https://app.example/accounts?status=pending&ticket=t-123"
         );
-        let refused = return_location(&base, &Err(CallbackError::ConnectedElsewhere));
+        let refused = return_location(&base, &Err(CallbackError::AccessDenied));
         assert_eq!(
             refused.as_str(),
-            "https://app.example/accounts?status=error&reason=account_connected_elsewhere"
+            "https://app.example/accounts?status=error&reason=access_denied"
         );
     }
 }
