@@ -23,6 +23,7 @@ struct Inner {
     calls: HashMap<String, u64>,
     fail: HashMap<String, u32>,
     delay: HashMap<String, Duration>,
+    hold: HashMap<String, (u32, Duration)>,
 }
 
 struct Shared {
@@ -121,17 +122,27 @@ impl AwsProxy {
             .insert(operation.to_owned(), delay);
     }
 
+    /// The next `count` calls of `operation` reach the emulator `delay`
+    /// late: a write that lands after others sent later.
+    pub fn hold_next(&self, operation: &str, count: u32, delay: Duration) {
+        self.shared
+            .inner()
+            .hold
+            .insert(operation.to_owned(), (count, delay));
+    }
+
     pub fn clear_faults(&self) {
         let mut inner = self.shared.inner();
         inner.fail.clear();
         inner.delay.clear();
+        inner.hold.clear();
     }
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let op = operation(&parts.headers, parts.method.as_str());
-    let (fail, delay) = {
+    let (fail, delay, hold) = {
         let mut inner = shared.inner();
         *inner.calls.entry(op.clone()).or_default() += 1;
         let fail = match inner.fail.get_mut(&op) {
@@ -141,7 +152,14 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             }
             _ => false,
         };
-        (fail, inner.delay.get(&op).copied())
+        let hold = match inner.hold.get_mut(&op) {
+            Some((n, delay)) if *n > 0 => {
+                *n -= 1;
+                Some(*delay)
+            }
+            _ => None,
+        };
+        (fail, inner.delay.get(&op).copied(), hold)
     };
     if fail {
         return (
@@ -154,6 +172,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
     let path = parts
         .uri
         .path_and_query()

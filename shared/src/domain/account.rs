@@ -89,7 +89,7 @@ pub struct Profile {
 }
 
 /// A stored account. `sealed_tokens` is absent once disconnected.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub id: AccountId,
     pub owner: UserId,

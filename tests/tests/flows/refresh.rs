@@ -477,3 +477,55 @@ async fn cleanup_flags_accounts_whose_refresh_token_expired_and_refresh_warns_ah
             .starts_with("refresh_token_expiring: reconnect before ")
     );
 }
+
+/// Worker A rotates the token, then stalls past its lease before its write
+/// lands; worker B takes over with the rotated-away token, gets
+/// `invalid_grant` and flags the account. A's late write loses its
+/// compare-and-swap, re-reads, finds no newer tokens, and stores the only
+/// valid grant over the stale flag.
+#[tokio::test]
+async fn a_rotated_grant_whose_write_lands_late_is_stored_over_a_stale_flag() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("late", 1, "alice").await;
+    let id = ids[0].clone();
+    app.aws
+        .hold_next("DynamoDB.PutItem", 1, Duration::from_secs(3));
+    let a = {
+        let (refresher, id) = (app.refresher.clone(), id.clone());
+        tokio::spawn(async move { refresher.refresh_now(&id).await })
+    };
+    // A has its new grant and its write is on the way (held).
+    for _ in 0..300 {
+        if app.aws.calls("DynamoDB.PutItem") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 1, "A rotated the token");
+    // A's lease lapses; B takes the account over with the stale token.
+    app.set_number(
+        &format!("ACCOUNT#{id}"),
+        "ACCOUNT",
+        "lease_until",
+        Utc::now().timestamp() - 1,
+    )
+    .await;
+    let b = app.refresher_with(|_| {}).await.refresh_now(&id).await;
+    assert!(matches!(b, Outcome::ReauthRequired(_)), "{b:?}");
+    assert_eq!(
+        app.store().get_account(&id).await.unwrap().unwrap().status,
+        AccountStatus::ReauthRequired
+    );
+
+    assert_eq!(a.await.unwrap(), Outcome::Refreshed);
+    let after = app.store().get_account(&id).await.unwrap().unwrap();
+    assert_eq!(after.status, AccountStatus::Active);
+    assert_eq!(after.token_version, 3, "written over B's flag");
+    assert_eq!(after.last_error, None);
+    // The stored token is the one TikTok now honours.
+    let stored = stored_refresh_token(&app, &id).await;
+    app.tiktok()
+        .refresh(&RefreshToken::parse(stored).unwrap(), Utc::now())
+        .await
+        .expect("the stored refresh token works");
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{
     Refresher,
     command::Outcome,
-    rules::{self, AfterStore, AfterTikTok, Next, Verdict},
+    rules::{self, AfterConflict, AfterStore, AfterTikTok, Next, Verdict},
 };
 use crate::{
     domain::{
@@ -128,14 +128,20 @@ where
     }
 
     /// TikTok has rotated the refresh token: the new one must not be lost.
-    /// Sealing and the compare-and-swap are retried; if they finally fail,
-    /// one alert-level line says so (without the token).
+    /// Sealing and the compare-and-swap are retried. A lost compare-and-swap
+    /// re-reads the account and writes over the newer version unless that
+    /// write made ours moot (see `rules::after_conflict`). If the grant
+    /// finally cannot be stored, one alert-level line says so (without the
+    /// token).
     async fn store_grant(&self, account: Account, grant: TokenGrant) -> Outcome {
         let id = account.id.clone();
+        let leased_tokens = account.sealed_tokens.clone();
         let tokens = TokenSet {
             access: grant.tokens.access.clone(),
             refresh: grant.tokens.refresh.clone(),
         };
+        // What we write over, and the version the compare-and-swap expects.
+        let mut base = account;
         let mut last_error = String::new();
         for attempt in 1..=self.settings.store_attempts {
             if attempt > 1 {
@@ -149,7 +155,7 @@ where
                 }
             };
             let refreshed = rules::refreshed(
-                &account,
+                &base,
                 &grant,
                 sealed,
                 self.clock.now(),
@@ -157,15 +163,32 @@ where
             );
             let result = self
                 .store
-                .put_account(&refreshed, Some(account.token_version))
+                .put_account(&refreshed, Some(base.token_version))
                 .await;
             match rules::after_store(result) {
-                AfterStore::Done(Outcome::Skipped) => {
-                    tracing::warn!("account changed during refresh; keeping the newer tokens");
-                    return Outcome::Skipped;
-                }
-                AfterStore::Done(outcome) => return outcome,
+                AfterStore::Stored => return Outcome::Refreshed,
                 AfterStore::Retry(why) => last_error = why,
+                AfterStore::Conflict => {
+                    let current = self.store.get_account(&id).await;
+                    match rules::after_conflict(current, leased_tokens.as_ref()) {
+                        AfterConflict::Rewrite(current) => {
+                            tracing::warn!(
+                                version = current.token_version,
+                                "a newer write kept the rotated-away tokens; storing ours over it"
+                            );
+                            last_error = "version conflict".into();
+                            base = *current;
+                        }
+                        AfterConflict::KeepTheirs(why) => {
+                            tracing::warn!(
+                                why,
+                                "account changed during refresh; keeping the newer write"
+                            );
+                            return Outcome::Skipped;
+                        }
+                        AfterConflict::Retry(why) => last_error = why,
+                    }
+                }
             }
         }
         tracing::error!(

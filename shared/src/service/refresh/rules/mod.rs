@@ -9,7 +9,9 @@ mod tiktok;
 mod write;
 
 pub use tiktok::{AfterTikTok, Verdict, after_recheck, after_tiktok};
-pub use write::{AfterStore, after_flag, after_store, flagged, refreshed};
+pub use write::{
+    AfterConflict, AfterStore, after_conflict, after_flag, after_store, flagged, refreshed,
+};
 
 use chrono::{DateTime, Utc};
 

@@ -20,17 +20,52 @@ use crate::{
 /// After one attempt at storing a rotated grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterStore {
-    Done(Outcome),
+    Stored,
+    /// Another writer wrote first: re-read before deciding.
+    Conflict,
     /// Try again (if attempts are left); this is why the attempt failed.
     Retry(String),
 }
 
 pub fn after_store(result: Result<(), StoreError>) -> AfterStore {
     match result {
-        Ok(()) => AfterStore::Done(Outcome::Refreshed),
-        // Another writer (a reconnect) stored newer tokens first.
-        Err(StoreError::VersionConflict) => AfterStore::Done(Outcome::Skipped),
+        Ok(()) => AfterStore::Stored,
+        Err(StoreError::VersionConflict) => AfterStore::Conflict,
         Err(e) => AfterStore::Retry(format!("store: {}", chain_line(&e))),
+    }
+}
+
+/// What a rotated grant does after its write lost a compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterConflict {
+    /// The newer write stored no newer tokens (say, a stale worker flagged
+    /// the account with the tokens TikTok has just rotated away): write
+    /// ours over this version.
+    Rewrite(Box<Account>),
+    /// The newer write stands: it stored newer tokens (a reconnect), or the
+    /// account was disconnected or removed meanwhile.
+    KeepTheirs(&'static str),
+    /// The re-read failed; try again.
+    Retry(String),
+}
+
+/// Decides on a lost compare-and-swap from the account as it now is, and
+/// the sealed tokens we leased it with. TikTok has issued a grant that only
+/// we hold: it is dropped only when a newer write made it moot.
+pub fn after_conflict(
+    current: Result<Option<Account>, StoreError>,
+    leased_tokens: Option<&SealedTokens>,
+) -> AfterConflict {
+    match current {
+        Ok(None) => AfterConflict::KeepTheirs("the account is gone"),
+        Ok(Some(current)) if current.status == AccountStatus::Disconnected => {
+            AfterConflict::KeepTheirs("the account was disconnected")
+        }
+        Ok(Some(current)) if current.sealed_tokens.as_ref() == leased_tokens => {
+            AfterConflict::Rewrite(Box::new(current))
+        }
+        Ok(Some(_)) => AfterConflict::KeepTheirs("another writer stored newer tokens"),
+        Err(e) => AfterConflict::Retry(format!("re-read: {}", chain_line(&e))),
     }
 }
 
@@ -94,10 +129,10 @@ mod tests {
 
     #[test]
     fn a_rotated_token_is_stored_or_retried_never_dropped_silently() {
-        assert_eq!(after_store(Ok(())), AfterStore::Done(Outcome::Refreshed));
+        assert_eq!(after_store(Ok(())), AfterStore::Stored);
         assert_eq!(
             after_store(Err(StoreError::VersionConflict)),
-            AfterStore::Done(Outcome::Skipped)
+            AfterStore::Conflict
         );
         assert!(matches!(
             after_store(Err(unavailable())),
@@ -114,6 +149,41 @@ mod tests {
         assert!(matches!(
             after_flag(Err(unavailable()), "x".into()),
             Outcome::Failed(why) if why.starts_with("flag: ")
+        ));
+    }
+
+    #[test]
+    fn a_lost_compare_and_swap_keeps_a_rotated_grant_unless_a_newer_write_made_it_moot() {
+        let leased = account(Span::days(1), true);
+        let ours = leased.sealed_tokens.clone();
+        // A stale worker flagged it, keeping the tokens we rotated away.
+        let flagged_by_another = flagged(leased.clone(), "invalid_grant");
+        assert_eq!(
+            after_conflict(Ok(Some(flagged_by_another.clone())), ours.as_ref()),
+            AfterConflict::Rewrite(Box::new(flagged_by_another))
+        );
+        // A reconnect stored newer tokens.
+        let reconnected = Account {
+            sealed_tokens: Some(SealedTokens::from_bytes(vec![9, 9])),
+            token_version: 5,
+            ..leased.clone()
+        };
+        assert!(matches!(
+            after_conflict(Ok(Some(reconnected)), ours.as_ref()),
+            AfterConflict::KeepTheirs(_)
+        ));
+        // Disconnected (tokens erased) or removed: nothing to resurrect.
+        assert!(matches!(
+            after_conflict(Ok(Some(leased.clone().disconnected())), ours.as_ref()),
+            AfterConflict::KeepTheirs("the account was disconnected")
+        ));
+        assert!(matches!(
+            after_conflict(Ok(None), ours.as_ref()),
+            AfterConflict::KeepTheirs(_)
+        ));
+        assert!(matches!(
+            after_conflict(Err(unavailable()), ours.as_ref()),
+            AfterConflict::Retry(why) if why.starts_with("re-read: ")
         ));
     }
 
