@@ -101,6 +101,7 @@ pub async fn account(
         last_refreshed_at,
         last_error: None,
         connected_at,
+        granted_at: connected_at,
         token_version: 1,
     };
     store.put_account(&account, None).await?;

@@ -101,6 +101,9 @@ pub struct Account {
     pub last_refreshed_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub connected_at: DateTime<Utc>,
+    /// When the user granted the tokens held now (the latest connect):
+    /// TikTok's events about an older grant do not act on this one.
+    pub granted_at: DateTime<Utc>,
     pub token_version: u64,
     pub sealed_tokens: Option<SealedTokens>,
 }
@@ -221,6 +224,7 @@ pub(crate) mod sample {
             last_refreshed_at: None,
             last_error: None,
             connected_at: now,
+            granted_at: now,
             token_version: 1,
             sealed_tokens: None,
         }

@@ -15,10 +15,15 @@ use tiktok_sandbox::sign_webhook;
 const SECRET: &str = "sandbox_client_secret";
 
 fn event_body(event: &str, open_id: &str, content: Value) -> Vec<u8> {
+    event_body_at(event, open_id, content, now())
+}
+
+/// An event TikTok created at `create_time` (Unix seconds).
+fn event_body_at(event: &str, open_id: &str, content: Value, create_time: i64) -> Vec<u8> {
     json!({
         "client_key": "sandbox_client_key",
         "event": event,
-        "create_time": chrono::Utc::now().timestamp(),
+        "create_time": create_time,
         "user_openid": open_id,
         "content": content.to_string(),
     })
@@ -242,4 +247,68 @@ async fn publish_events_settle_only_their_own_upload() {
     let (_, view) = app.upload_status("alice", id).await;
     assert_eq!(view["status"], "published");
     assert!(view["error"].is_null());
+}
+
+/// TikTok delivers at least once and retries for 72 hours, so an event can
+/// arrive after a newer grant. An `authorization.removed` about the grant a
+/// reconnect replaced is acknowledged and ignored, in whatever order it
+/// comes; one about the current grant ends it.
+#[tokio::test]
+async fn a_removal_older_than_the_current_grant_never_ends_it() {
+    use shared::domain::account::AccountStatus::{Active, Disconnected};
+    let app = spawn_app().await;
+    // The user removed the app at TikTok two minutes ago, then connected
+    // the account again just now.
+    let old_removal = event_body_at(
+        "authorization.removed",
+        "tt-wh-6",
+        json!({"reason": 1}),
+        now() - 120,
+    );
+    assert_eq!(app.connect("alice", "tt-wh-6").await["status"], "connected");
+
+    // The old removal arrives late: acknowledged, and the new grant stands.
+    let (code, body) = send(
+        &app,
+        Some(sign_webhook(SECRET, now(), &old_removal)),
+        &old_removal,
+    )
+    .await;
+    assert_eq!((code, &body["duplicate"]), (200, &json!(false)));
+    assert_eq!(
+        crate::helpers::account(&app, "tt-wh-6").await.status,
+        Active
+    );
+    // A retry of it, hours later: a duplicate, still nothing.
+    let (code, body) = send(
+        &app,
+        Some(sign_webhook(SECRET, now(), &old_removal)),
+        &old_removal,
+    )
+    .await;
+    assert_eq!((code, &body["duplicate"]), (200, &json!(true)));
+    // Another event about the old grant (another reason, so another body).
+    let older = event_body_at(
+        "authorization.removed",
+        "tt-wh-6",
+        json!({"reason": 5}),
+        now() - 3600,
+    );
+    let (code, _) = send(&app, Some(sign_webhook(SECRET, now(), &older)), &older).await;
+    assert_eq!(code, 200);
+    let account = crate::helpers::account(&app, "tt-wh-6").await;
+    assert_eq!(account.status, Active);
+    assert!(
+        account.sealed_tokens.is_some(),
+        "the new grant's tokens are kept"
+    );
+
+    // A removal of the current grant ends it.
+    let removal = event_body("authorization.removed", "tt-wh-6", json!({"reason": 2}));
+    let (code, _) = send(&app, Some(sign_webhook(SECRET, now(), &removal)), &removal).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        crate::helpers::account(&app, "tt-wh-6").await.status,
+        Disconnected
+    );
 }

@@ -167,6 +167,7 @@ pub fn account_to_item(a: &Account) -> Item {
     item.insert("account_id".into(), s(a.id.as_ref()));
     item.insert("owner".into(), s(a.owner.as_ref()));
     item.insert("connected_at".into(), s(rfc3339(a.connected_at)));
+    item.insert("granted_at".into(), n(a.granted_at.timestamp()));
     item.insert("display_name".into(), s(&a.profile.display_name));
     if let Some(url) = &a.profile.avatar_url {
         item.insert("avatar_url".into(), s(url));
@@ -219,6 +220,8 @@ pub fn account_from_item(item: &Item) -> Result<Account, StoreError> {
         refresh_expires_at: get_time(item, "refresh_expires_at")?,
         last_refreshed_at: opt_time(item, "last_refreshed_at")?,
         last_error: opt_s(item, "last_error").map(str::to_owned),
+        // Accounts written before grants were dated: their first connect.
+        granted_at: opt_time(item, "granted_at")?.unwrap_or(connected_at),
         connected_at,
         token_version: get_n(item, "token_version")?
             .try_into()
@@ -252,6 +255,7 @@ mod tests {
             last_refreshed_at: None,
             last_error: Some("x".into()),
             connected_at: now,
+            granted_at: now + Duration::days(3),
             token_version: 3,
             sealed_tokens: Some(SealedTokens::from_bytes(vec![1, 2, 3])),
         }
@@ -261,6 +265,14 @@ mod tests {
     fn items_round_trip() {
         let a = account(AccountStatus::Active);
         let back = account_from_item(&account_to_item(&a)).unwrap();
+        assert_eq!(back, a);
+        // Written before grants were dated: granted at the first connect.
+        let mut undated = account_to_item(&a);
+        undated.remove("granted_at");
+        assert_eq!(
+            account_from_item(&undated).unwrap().granted_at,
+            a.connected_at
+        );
         assert_eq!(back.view(), a.view());
         assert_eq!(back.token_version, 3);
         assert_eq!(back.sealed_tokens, a.sealed_tokens);

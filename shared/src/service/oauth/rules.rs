@@ -98,6 +98,7 @@ pub fn connected_account(
         last_refreshed_at: None,
         last_error: None,
         connected_at,
+        granted_at: now,
         token_version: expected_version.map_or(1, |v| v + 1),
         sealed_tokens: Some(sealed.clone()),
     };

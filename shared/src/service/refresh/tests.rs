@@ -70,6 +70,7 @@ impl World {
             last_refreshed_at: None,
             last_error: None,
             connected_at: now,
+            granted_at: now,
             token_version: 1,
             sealed_tokens: Some(MemorySealer.seal(&id, &tokens).await.unwrap()),
         };

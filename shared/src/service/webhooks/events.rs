@@ -1,5 +1,6 @@
 //! The webhook events we act on, parsed from a verified body.
 
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::domain::ids::{AccountId, PublishId};
@@ -12,6 +13,8 @@ pub enum Event {
     AuthorizationRemoved {
         account: AccountId,
         reason: i64,
+        /// When TikTok created the event (`create_time`).
+        created_at: DateTime<Utc>,
     },
     /// `post.publish.complete`, `post.publish.inbox_delivered` and
     /// `post.publish.publicly_available`: the post is done on TikTok's side.
@@ -35,6 +38,7 @@ pub struct MalformedEvent(String);
 struct Envelope {
     client_key: String,
     event: String,
+    create_time: i64,
     user_openid: String,
     #[serde(default)]
     content: String,
@@ -78,6 +82,10 @@ pub fn parse_event(body: &[u8], client_key: &str) -> Result<Event, MalformedEven
             Event::AuthorizationRemoved {
                 account: account()?,
                 reason: content.reason,
+                created_at: Utc
+                    .timestamp_opt(envelope.create_time, 0)
+                    .single()
+                    .ok_or_else(|| MalformedEvent("create_time".into()))?,
             }
         }
         "post.publish.complete"
@@ -96,6 +104,13 @@ pub fn parse_event(body: &[u8], client_key: &str) -> Result<Event, MalformedEven
         }
         other => Event::Other(other.to_owned()),
     })
+}
+
+/// Whether an event created at `created_at` is about the grant given at
+/// `granted_at`, or about an older one. TikTok's `create_time` counts whole
+/// seconds: an event from the grant's own second concerns it.
+pub fn concerns_grant(created_at: DateTime<Utc>, granted_at: DateTime<Utc>) -> bool {
+    created_at.timestamp() >= granted_at.timestamp()
 }
 
 /// What `authorization.removed`'s reason codes mean.
@@ -131,7 +146,8 @@ mod tests {
             ),
             Ok(Event::AuthorizationRemoved {
                 account: open.clone(),
-                reason: 1
+                reason: 1,
+                created_at: Utc.timestamp_opt(1, 0).unwrap(),
             })
         );
         let pid = PublishId::parse("v_pub_file~v2-1.1").unwrap();
@@ -171,5 +187,27 @@ mod tests {
         assert!(parse_event(body("post.publish.complete", "{}").as_bytes(), "ck").is_err());
         assert!(parse_event(body("authorization.removed", "{}").as_bytes(), "other").is_err());
         assert!(parse_event(b"not json", "ck").is_err());
+        let undated = serde_json::json!({
+            "client_key": "ck", "event": "authorization.removed",
+            "user_openid": "open-1", "content": "{}"
+        });
+        assert!(parse_event(undated.to_string().as_bytes(), "ck").is_err());
+    }
+
+    #[test]
+    fn only_events_after_the_grant_concern_it() {
+        let granted = Utc.timestamp_millis_opt(1_800_000_000_700).unwrap();
+        let at = |ms: i64| Utc.timestamp_millis_opt(ms).unwrap();
+        // (created, concerns the grant)
+        for (created, concerns) in [
+            (at(1_799_999_000_000), false),
+            (at(1_799_999_999_999), false),
+            (at(1_800_000_000_000), true),
+            (at(1_800_000_000_900), true),
+            (at(1_800_000_001_000), true),
+            (at(1_800_086_400_000), true),
+        ] {
+            assert_eq!(concerns_grant(created, granted), concerns, "{created}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 mod events;
 mod signature;
 
-pub use events::{Event, MalformedEvent, parse_event, removal_reason};
+pub use events::{Event, MalformedEvent, concerns_grant, parse_event, removal_reason};
 pub use signature::{SignatureError, verify_signature};
 
 use std::{fmt, time::Duration};
@@ -141,8 +141,13 @@ impl Webhooks {
 
     async fn apply(&self, event: &Event, now: DateTime<Utc>) -> Result<(), StoreError> {
         match event {
-            Event::AuthorizationRemoved { account, reason } => {
-                self.authorization_removed(account, *reason).await
+            Event::AuthorizationRemoved {
+                account,
+                reason,
+                created_at,
+            } => {
+                self.authorization_removed(account, *reason, *created_at)
+                    .await
             }
             Event::Published {
                 account,
@@ -168,14 +173,25 @@ impl Webhooks {
     }
 
     /// The grant is gone at TikTok: erase the tokens and mark the account
-    /// disconnected (compare-and-swap, retried on a concurrent write).
+    /// disconnected (compare-and-swap, retried on a concurrent write). An
+    /// event about an older grant (created before the latest connect, and
+    /// delivered late: TikTok retries for 72 hours) changes nothing.
     #[tracing::instrument(name = "webhook.authorization_removed", skip_all, fields(account_id = %id, reason))]
-    async fn authorization_removed(&self, id: &AccountId, reason: i64) -> Result<(), StoreError> {
+    async fn authorization_removed(
+        &self,
+        id: &AccountId,
+        reason: i64,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         for _ in 0..5 {
             let Some(account) = self.store.get_account(id).await? else {
                 tracing::info!("no such account");
                 return Ok(());
             };
+            if !concerns_grant(created_at, account.granted_at) {
+                tracing::info!("the event predates the current grant; ignored");
+                return Ok(());
+            }
             if account.status == AccountStatus::Disconnected && account.sealed_tokens.is_none() {
                 return Ok(());
             }

@@ -34,6 +34,7 @@ pub fn account(refresh_expires_in: Span, sealed: bool) -> Account {
         last_refreshed_at: None,
         last_error: Some("old".into()),
         connected_at: now() - Span::days(1),
+        granted_at: now() - Span::days(1),
         token_version: 4,
         sealed_tokens: sealed.then(|| SealedTokens::from_bytes(vec![1, 2])),
     }
