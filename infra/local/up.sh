@@ -49,6 +49,10 @@ OAUTH_REDIRECT_URI=$redirect_uri
 APP_RETURN_URL=http://127.0.0.1:$LAMBDA_PORT/connected
 PUBLISH_QUEUE_URL=$PUBLISH_QUEUE_URL
 PUBLISH_STATUS_CHECK_SECONDS=60
+# cargo lambda watch runs every function with one environment: the longest
+# timeout the template gives any of them, and the emulator's slower calls.
+FUNCTION_TIMEOUT_SECONDS=900
+AWS_OPERATION_TIMEOUT_SECONDS=10
 RUST_LOG=info
 ENV
 

@@ -12,8 +12,11 @@
 //! | upload-publish | table, KMS key, TikTok, bucket, publish queue, publish settings |
 //! | tiktok-webhook | table, webhook settings |
 
+use std::time::Duration;
+
 use crate::{
     adapters::{
+        aws::AwsSettings,
         kms::KeyId,
         s3::BucketName,
         sqs::QueueUrl,
@@ -24,7 +27,7 @@ use crate::{
     service::{
         oauth::{callback::CallbackSettings, start::StartSettings},
         publish::PublishSettings,
-        refresh::RefreshSettings,
+        refresh::{RefreshBudget, RefreshSettings},
         uploads::UploadSettings,
         webhooks::WebhookSettings,
     },
@@ -32,6 +35,20 @@ use crate::{
 
 /// The variable naming the publish queue.
 pub const PUBLISH_QUEUE_URL: &str = "PUBLISH_QUEUE_URL";
+
+/// The function's configured timeout (`FUNCTION_TIMEOUT_SECONDS`, 1-900,
+/// required where a worst case is checked): the template passes each
+/// function's `Timeout`, so a misconfiguration stops it at cold start
+/// instead of killing work half done.
+pub const FUNCTION_TIMEOUT_SECONDS: &str = "FUNCTION_TIMEOUT_SECONDS";
+
+/// How long API Gateway's HTTP API waits for a function.
+pub const HTTP_API_LIMIT: Duration = Duration::from_secs(30);
+
+fn function_timeout(env: &Env) -> Result<Duration, ConfigError> {
+    env.required(FUNCTION_TIMEOUT_SECONDS)?;
+    env.seconds(FUNCTION_TIMEOUT_SECONDS, 900, (1, 900))
+}
 
 /// oauth-start's configuration.
 #[derive(Clone, Debug)]
@@ -51,12 +68,13 @@ impl OAuthStartConfig {
     }
 }
 
-/// What every function that handles tokens needs: the table, the KMS key
-/// and the TikTok app.
+/// What every function that handles tokens needs: the table, the KMS key,
+/// AWS's timeouts and the TikTok app.
 #[derive(Clone, Debug)]
 pub struct TokenConfig {
     pub table: TableName,
     pub token_key: KeyId,
+    pub aws: AwsSettings,
     pub tiktok: TikTokSettings,
 }
 
@@ -65,6 +83,7 @@ impl TokenConfig {
         Ok(Self {
             table: TableName::from_env(env)?,
             token_key: KeyId::from_env(env)?,
+            aws: AwsSettings::from_env(env)?,
             tiktok: TikTokSettings::from_env(env)?,
         })
     }
@@ -86,30 +105,65 @@ impl OAuthCallbackConfig {
     }
 }
 
+/// How a function refreshes: a scheduled sweep with its whole timeout, or
+/// one refresh asked for over the HTTP API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    Sweep,
+    Http,
+}
+
 /// token-refresh's and accounts-api's configuration.
 #[derive(Clone, Debug)]
 pub struct RefreshConfig {
     pub token: TokenConfig,
     pub refresh: RefreshSettings,
+    pub budget: RefreshBudget,
 }
 
 impl RefreshConfig {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, invocation: Invocation) -> Result<Self, ConfigError> {
         let token = TokenConfig::from_env(env)?;
         let refresh = RefreshSettings::from_env(env)?;
-        // The lease must outlive the worst-case refresh, which depends on
-        // TikTok's timeout.
-        let worst = refresh.worst_case(token.tiktok.timeout);
-        if refresh.lease < worst {
+        let budget =
+            RefreshBudget::new(&refresh, token.tiktok.timeout, token.aws.operation_timeout);
+        let tunables = "TIKTOK_TIMEOUT_SECONDS, AWS_OPERATION_TIMEOUT_SECONDS, \
+                        REFRESH_ATTEMPTS and REFRESH_STORE_ATTEMPTS";
+        // The lease must outlive the worst-case refresh.
+        if refresh.lease < budget.whole() {
             return Err(ConfigError::malformed(
                 "REFRESH_LEASE_SECONDS",
                 format!(
-                    "must outlive the worst-case refresh ({} s with these timeouts and attempts)",
-                    worst.as_secs()
+                    "must outlive the worst-case refresh ({} s with {tunables} as set)",
+                    budget.whole().as_secs_f64().ceil()
                 ),
             ));
         }
-        Ok(Self { token, refresh })
+        let timeout = function_timeout(env)?;
+        let (needed, room) = match invocation {
+            Invocation::Sweep => (budget.whole(), timeout),
+            Invocation::Http => (budget.least(), timeout.min(HTTP_API_LIMIT)),
+        };
+        if room < needed {
+            return Err(ConfigError::malformed(
+                FUNCTION_TIMEOUT_SECONDS,
+                format!(
+                    "{} s leaves no room for a refresh, which needs {} s with {tunables} as set{}",
+                    timeout.as_secs(),
+                    needed.as_secs_f64().ceil(),
+                    if invocation == Invocation::Http {
+                        " (the HTTP API waits 30 s at most)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        Ok(Self {
+            token,
+            refresh,
+            budget,
+        })
     }
 }
 
@@ -142,12 +196,25 @@ pub struct PublishConfig {
 
 impl PublishConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            publish: PublishSettings::from_env(env)?,
+        let publish = PublishSettings::from_env(env)?;
+        let config = Self {
             token: TokenConfig::from_env(env)?,
             bucket: BucketName::from_env(env)?,
             queue: QueueUrl::from_env(env, PUBLISH_QUEUE_URL)?,
-        })
+            publish,
+        };
+        // A live worker must never lose its upload to another.
+        let timeout = function_timeout(env)?;
+        if config.publish.lease <= timeout {
+            return Err(ConfigError::malformed(
+                "PUBLISH_LEASE_SECONDS",
+                format!(
+                    "must outlive the function's timeout ({FUNCTION_TIMEOUT_SECONDS} is {} s)",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(config)
     }
 }
 
@@ -185,6 +252,7 @@ mod tests {
                 "https://api.example.com/oauth/tiktok/callback",
             ),
             ("APP_RETURN_URL", "https://app.example.com/accounts"),
+            ("FUNCTION_TIMEOUT_SECONDS", "900"),
         ])
     }
 
@@ -229,13 +297,13 @@ mod tests {
 
     #[test]
     fn refresh_tunables_have_defaults_and_bounds() {
-        let config = RefreshConfig::from_env(&full()).unwrap();
+        let config = RefreshConfig::from_env(&full(), Invocation::Sweep).unwrap();
         assert_eq!(config.refresh.concurrency, 32);
         assert_eq!(config.refresh.lease, Duration::from_secs(300));
         let mut env = full();
         env.set("REFRESH_CONCURRENCY", "0");
         assert!(matches!(
-            RefreshConfig::from_env(&env),
+            RefreshConfig::from_env(&env, Invocation::Sweep),
             Err(ConfigError::Malformed {
                 name: "REFRESH_CONCURRENCY",
                 ..
@@ -245,7 +313,7 @@ mod tests {
         let mut env = full();
         env.set("TIKTOK_TIMEOUT_SECONDS", "60");
         env.set("REFRESH_ATTEMPTS", "5");
-        let err = RefreshConfig::from_env(&env).unwrap_err();
+        let err = RefreshConfig::from_env(&env, Invocation::Sweep).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -255,6 +323,46 @@ mod tests {
                 }
             ),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn each_function_s_timeout_fits_its_worst_case() {
+        // The defaults fit both: a sweep of 15 minutes, a forced refresh in
+        // the HTTP API's 30 seconds.
+        assert!(RefreshConfig::from_env(&full(), Invocation::Sweep).is_ok());
+        let mut env = full();
+        env.set("FUNCTION_TIMEOUT_SECONDS", "30");
+        let config = RefreshConfig::from_env(&env, Invocation::Http).unwrap();
+        assert!(config.budget.least() <= HTTP_API_LIMIT);
+        // A sweep whose timeout cannot fit one whole refresh.
+        env.set("FUNCTION_TIMEOUT_SECONDS", "60");
+        let err = RefreshConfig::from_env(&env, Invocation::Sweep).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Malformed {
+                    name: "FUNCTION_TIMEOUT_SECONDS",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("TIKTOK_TIMEOUT_SECONDS"), "{err}");
+        // A forced refresh whose one attempt cannot fit 30 seconds, however
+        // long the function may run.
+        let mut env = full();
+        env.set("TIKTOK_TIMEOUT_SECONDS", "30");
+        let err = RefreshConfig::from_env(&env, Invocation::Http).unwrap_err();
+        assert!(err.to_string().contains("30 s at most"), "{err}");
+        // Required where a worst case is checked.
+        let mut env = full();
+        env.remove("FUNCTION_TIMEOUT_SECONDS");
+        assert_eq!(
+            RefreshConfig::from_env(&env, Invocation::Sweep).unwrap_err(),
+            ConfigError::Missing {
+                name: "FUNCTION_TIMEOUT_SECONDS"
+            }
         );
     }
 

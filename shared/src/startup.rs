@@ -16,8 +16,8 @@ use crate::{
         },
     },
     config::{
-        OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig, TokenConfig,
-        UploadPresignConfig, WebhookConfig,
+        Invocation, OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig,
+        TokenConfig, UploadPresignConfig, WebhookConfig,
     },
     env::{ConfigError, Env},
     service::{
@@ -67,20 +67,21 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
 
 pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
-    let config = RefreshConfig::from_env(env)?;
+    let config = RefreshConfig::from_env(env, Invocation::Sweep)?;
     let token = TokenAdapters::build(sdk, &config.token)?;
     Ok(Refresher::new(
         token.store,
         token.sealer,
         token.tiktok,
         config.refresh,
+        config.budget,
         Clock::system(),
     ))
 }
 
 pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
-    let config = RefreshConfig::from_env(env)?;
+    let config = RefreshConfig::from_env(env, Invocation::Http)?;
     let token = TokenAdapters::build(sdk, &config.token)?;
     let clock = Clock::system();
     let refresher = Refresher::new(
@@ -88,6 +89,7 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
         token.sealer.clone(),
         token.tiktok.clone(),
         config.refresh,
+        config.budget,
         clock.clone(),
     );
     Ok(Accounts::new(
@@ -159,8 +161,8 @@ impl TokenAdapters {
     fn build(sdk: &aws_config::SdkConfig, config: &TokenConfig) -> Result<Self, StartupError> {
         let http = http_client(&config.tiktok)?;
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table),
-            sealer: KmsSealer::new(aws_sdk_kms::Client::new(sdk), config.token_key.clone()),
+            store: Store::new(aws::dynamodb_client(sdk, &config.aws), &config.table),
+            sealer: KmsSealer::new(aws::kms_client(sdk, &config.aws), config.token_key.clone()),
             tiktok: TikTokClient::new(http, &config.tiktok),
         })
     }

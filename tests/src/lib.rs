@@ -64,6 +64,9 @@ pub fn base_env(
         ("TIKTOK_AUTH_URL", sandbox.auth_url().to_string()),
         ("TIKTOK_API_BASE_URL", sandbox.base_url().to_string()),
         ("TIKTOK_TIMEOUT_SECONDS", "2".into()),
+        // The emulator answers slower than DynamoDB under the suite's load.
+        ("AWS_OPERATION_TIMEOUT_SECONDS", "5".into()),
+        ("FUNCTION_TIMEOUT_SECONDS", "900".into()),
         ("OAUTH_REDIRECT_URI", REDIRECT_URI.into()),
         ("APP_RETURN_URL", RETURN_URL.into()),
         ("REFRESH_BACKOFF_MS", "10".into()),

@@ -20,6 +20,7 @@ use shared::{
         routes::{segments, unmatched},
     },
     service::accounts::{Accounts, DEFAULT_PAGE, MAX_PAGE},
+    support::deadline::Deadline,
 };
 
 /// The routes this function serves.
@@ -75,7 +76,15 @@ async fn respond(app: &Accounts, request: &Request) -> Result<Response<Body>, Ap
         Route::Get(id) => Ok(json(StatusCode::OK, &app.get(&user, &id).await?)),
         Route::Refresh(id) => {
             no_body_or_json_object(request)?;
-            Ok(json(StatusCode::OK, &app.refresh(&user, &id).await?))
+            let deadline = request
+                .lambda_context_ref()
+                .map_or(Deadline::NONE, |context| {
+                    Deadline::from_epoch_millis(context.deadline)
+                });
+            Ok(json(
+                StatusCode::OK,
+                &app.refresh(&user, &id, deadline).await?,
+            ))
         }
         Route::Disconnect(id) => {
             app.disconnect(&user, &id).await?;

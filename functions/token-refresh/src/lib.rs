@@ -1,9 +1,13 @@
 //! `token-refresh`: the scheduled sweep (EventBridge, every 30 minutes), and
 //! on demand `{"action": "sweep" | "refresh" | "cleanup", ...}`. Returns a
-//! summary, never a token.
+//! summary, never a token. No refresh is started that cannot finish before
+//! the invocation's deadline; what is left goes to the next sweep.
 
 use lambda_runtime::{Error, LambdaEvent};
-use shared::service::refresh::{Command, Refresher, Summary};
+use shared::{
+    service::refresh::{Command, Refresher, Summary},
+    support::deadline::Deadline,
+};
 
 pub async fn handle(
     app: &Refresher,
@@ -11,5 +15,6 @@ pub async fn handle(
 ) -> Result<Summary, Error> {
     let command = Command::from_event(&event.payload)?;
     tracing::info!(?command, "token-refresh invoked");
-    Ok(app.run(command).await)
+    let deadline = Deadline::from_epoch_millis(event.context.deadline);
+    Ok(app.run_until(command, deadline).await)
 }

@@ -28,6 +28,7 @@ fn a_missing_or_malformed_variable_stops_init_with_one_line_naming_it() {
             "PUBLISH_QUEUE_URL",
             "https://sqs.us-east-1.amazonaws.com/123456789012/publish",
         ),
+        ("FUNCTION_TIMEOUT_SECONDS", "900"),
     ];
     let without = |name: &str| -> Vec<(&str, &str)> {
         valid.iter().copied().filter(|(k, _)| *k != name).collect()
@@ -41,6 +42,10 @@ fn a_missing_or_malformed_variable_stops_init_with_one_line_naming_it() {
         (without("PUBLISH_QUEUE_URL"), "PUBLISH_QUEUE_URL"),
         (without("UPLOAD_BUCKET"), "UPLOAD_BUCKET"),
         (without("TOKEN_KEY_ID"), "TOKEN_KEY_ID"),
+        (
+            without("FUNCTION_TIMEOUT_SECONDS"),
+            "FUNCTION_TIMEOUT_SECONDS",
+        ),
         (
             with("PUBLISH_LEASE_SECONDS", "600"),
             "PUBLISH_LEASE_SECONDS",

@@ -38,6 +38,8 @@ pub async fn stack() -> anyhow::Result<Stack> {
         ("TIKTOK_CLIENT_KEY", "bench_key".into()),
         ("TIKTOK_CLIENT_SECRET", "bench_secret".into()),
         ("TIKTOK_API_BASE_URL", sandbox.url.clone()),
+        ("AWS_OPERATION_TIMEOUT_SECONDS", "10".into()),
+        ("FUNCTION_TIMEOUT_SECONDS", "900".into()),
     ] {
         env.set(k, v);
     }

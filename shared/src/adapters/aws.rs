@@ -1,9 +1,51 @@
 //! The AWS SDK configuration, loaded once at cold start.
 
-use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 
-use crate::env::Env;
+use crate::env::{ConfigError, Env};
+
+/// How long one DynamoDB or KMS call may take, its SDK retries included
+/// (`AWS_OPERATION_TIMEOUT_SECONDS`, 1-30, default 2): what makes a worst
+/// case a real bound. S3 streams are not bounded by it (a chunk takes as
+/// long as its bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub operation_timeout: Duration,
+}
+
+impl AwsSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            operation_timeout: env.seconds("AWS_OPERATION_TIMEOUT_SECONDS", 2, (1, 30))?,
+        })
+    }
+
+    fn timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_timeout(self.operation_timeout)
+            .operation_attempt_timeout(self.operation_timeout)
+            .build()
+    }
+}
+
+/// A DynamoDB client whose every call is bounded by `settings`.
+pub fn dynamodb_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(settings.timeouts())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A KMS client whose every call is bounded by `settings`.
+pub fn kms_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::config::Builder::from(sdk)
+        .timeout_config(settings.timeouts())
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
 
 /// Loads the SDK configuration the standard way, taking `AWS_ENDPOINT_URL`,
 /// `AWS_REGION`, `AWS_MAX_ATTEMPTS` and static credentials from `env` when it

@@ -172,7 +172,7 @@ impl From<AccountsError> for ApiError {
                 "TikTok no longer accepts this account's grant; connect it again",
             ),
             E::RefreshFailed(_) | E::Revoke(_) => Self::bad_gateway(&e),
-            E::Unavailable(_) => Self::unavailable(&e),
+            E::Deadline | E::Unavailable(_) => Self::unavailable(&e),
         }
     }
 }

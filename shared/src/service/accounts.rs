@@ -21,7 +21,7 @@ use crate::{
         limits::{LimitError, Limiter},
         refresh::{Outcome, Refresher},
     },
-    support::errors::chain_line,
+    support::{deadline::Deadline, errors::chain_line},
 };
 
 /// Forced refreshes, per account.
@@ -51,6 +51,8 @@ pub enum AccountsError {
     ReauthRequired(String),
     #[error("the refresh failed: {0}")]
     RefreshFailed(String),
+    #[error("no time was left to refresh before the deadline")]
+    Deadline,
     #[error("TikTok did not revoke the grant")]
     Revoke(#[source] TikTokError),
     #[error("a dependency is unavailable")]
@@ -92,6 +94,7 @@ fn forced_refresh_result(outcome: Outcome, status: AccountStatus) -> Result<(), 
         Outcome::Skipped => Err(AccountsError::Busy),
         Outcome::ReauthRequired(reason) => Err(AccountsError::ReauthRequired(reason)),
         Outcome::Failed(error) => Err(AccountsError::RefreshFailed(error)),
+        Outcome::Left => Err(AccountsError::Deadline),
     }
 }
 
@@ -173,18 +176,21 @@ impl Accounts {
         Ok(self.owned(user, id).await?.view())
     }
 
-    /// Refreshes now, through the sweep's exactly-once path.
+    /// Refreshes now, through the sweep's exactly-once path, making only
+    /// the attempts that can finish before `deadline`.
     #[tracing::instrument(name = "accounts.refresh", skip_all, fields(user = %user, account_id = %id))]
     pub async fn refresh(
         &self,
         user: &UserId,
         id: &AccountId,
+        deadline: Deadline,
     ) -> Result<AccountView, AccountsError> {
         let account = self.owned(user, id).await?;
         self.limiter
             .admit(&FORCED_REFRESHES_PER_ACCOUNT, id.as_ref())
             .await?;
-        forced_refresh_result(self.refresher.refresh_now(id).await, account.status)?;
+        let outcome = self.refresher.refresh_now_within(id, deadline).await;
+        forced_refresh_result(outcome, account.status)?;
         Ok(self.owned(user, id).await?.view())
     }
 
@@ -241,6 +247,7 @@ mod tests {
                 "reauth",
             ),
             (Outcome::Failed("timeout".into()), Active, "failed"),
+            (Outcome::Left, Active, "deadline"),
         ];
         for (outcome, status, expected) in cases {
             let got = match forced_refresh_result(outcome.clone(), status) {
@@ -249,6 +256,7 @@ mod tests {
                 Err(AccountsError::NotActive(s)) if s == status => "not_active",
                 Err(AccountsError::ReauthRequired(_)) => "reauth",
                 Err(AccountsError::RefreshFailed(_)) => "failed",
+                Err(AccountsError::Deadline) => "deadline",
                 Err(e) => panic!("{e}"),
             };
             assert_eq!(got, expected, "{outcome:?} on {status:?}");

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod clock;
+pub mod deadline;
 pub mod errors;
 pub mod metrics;
 pub mod telemetry;

@@ -11,6 +11,7 @@ mod publishing;
 mod refresh;
 mod sealing;
 mod stack;
+mod template;
 mod tiktok_client;
 mod uploads;
 mod webhooks;

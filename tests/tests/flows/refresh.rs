@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::future::join_all;
 use harness::{TestApp, spawn_app};
+use shared::support::deadline::Deadline;
 use shared::{
     domain::{
         account::{Account, AccountStatus},
@@ -67,9 +68,18 @@ async fn assert_refreshed_once(app: &TestApp, ids: &[AccountId]) {
 async fn four_overlapping_sweeps_refresh_500_due_accounts_exactly_once() {
     let app = spawn_app().await;
     let ids = app.seed_due_accounts("acct", 500, "alice").await;
-    let mut refreshers = vec![app.refresher.clone()];
-    for _ in 0..3 {
-        refreshers.push(app.refresher_with(|_| {}).await);
+    // 128 refreshes in flight against one emulator, which serves about
+    // 130 calls a second: a call may queue for seconds, so each may take
+    // up to 30 s (and the lease outlives that worst case).
+    let mut refreshers = Vec::new();
+    for _ in 0..4 {
+        refreshers.push(
+            app.refresher_with(|env| {
+                env.set("AWS_OPERATION_TIMEOUT_SECONDS", "30");
+                env.set("REFRESH_LEASE_SECONDS", "900");
+            })
+            .await,
+        );
     }
 
     let summaries: Vec<Summary> = join_all(refreshers.iter().map(|r| r.run(sweep()))).await;
@@ -528,4 +538,84 @@ async fn a_rotated_grant_whose_write_lands_late_is_stored_over_a_stale_flag() {
         .refresh(&RefreshToken::parse(stored).unwrap(), Utc::now())
         .await
         .expect("the stored refresh token works");
+}
+
+/// A sweep whose deadline is near starts only the refreshes that can finish
+/// before it (the whole worst case of each), finishes every one it
+/// started, and leaves the rest to the next sweep: no lease is left behind
+/// and nobody is flagged.
+#[tokio::test]
+async fn a_sweep_near_its_deadline_finishes_what_it_starts_and_leaves_the_rest() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("deadline", 30, "alice").await;
+    // A whole refresh at worst: lease and open 2 s, one TikTok attempt 2 s,
+    // two store attempts 6 s and a backoff: just over 10 s.
+    let refresher = app
+        .refresher_with(|env| {
+            env.set("REFRESH_ATTEMPTS", "1");
+            env.set("REFRESH_STORE_ATTEMPTS", "2");
+            env.set("AWS_OPERATION_TIMEOUT_SECONDS", "1");
+            env.set("REFRESH_CONCURRENCY", "2");
+        })
+        .await;
+    app.sandbox.set_latency(Duration::from_millis(500));
+    let started = Utc::now();
+    let deadline = started + chrono::Duration::seconds(14);
+    let summary = refresher.run_until(sweep(), Deadline::at(deadline)).await;
+    assert!(
+        Utc::now() <= deadline,
+        "the sweep ended before its deadline"
+    );
+    assert!(summary.refreshed > 0 && summary.left > 0, "{summary:?}");
+    assert_eq!(
+        summary.refreshed + summary.left,
+        ids.len() as u64,
+        "{summary:?}"
+    );
+    assert_eq!(
+        (summary.failed, summary.reauth_required),
+        (0, 0),
+        "{summary:?}"
+    );
+    // Every refresh it started was finished: no lease is left, and TikTok
+    // rotated exactly the tokens that were stored.
+    assert!(leased(&app, &ids).await.is_empty());
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), summary.refreshed);
+    app.sandbox.set_latency(Duration::ZERO);
+    let rest = app.refresher.run(sweep()).await;
+    assert_eq!(rest.refreshed, summary.left, "{rest:?}");
+}
+
+/// A refresh asked for by name (the HTTP API waits 30 s at most) makes
+/// only the TikTok attempts that, with storing their answer, fit before its
+/// deadline; the account stays active for the next sweep.
+#[tokio::test]
+async fn a_forced_refresh_makes_only_the_attempts_that_fit_its_deadline() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("forced", 1, "alice").await;
+    // One attempt: TikTok's 2 s and a store attempt of three 1 s calls.
+    let refresher = app
+        .refresher_with(|env| env.set("AWS_OPERATION_TIMEOUT_SECONDS", "1"))
+        .await;
+    app.sandbox.add_fault(Fault {
+        path_prefix: TOKEN_PATH.into(),
+        kind: FaultKind::Timeout,
+        count: 3,
+        rate: 0.0,
+        after: 0,
+    });
+    let deadline = Utc::now() + chrono::Duration::seconds(8);
+    let outcome = refresher
+        .refresh_now_within(&ids[0], Deadline::at(deadline))
+        .await;
+    assert!(Utc::now() <= deadline);
+    let Outcome::Failed(reason) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.starts_with("deadline: "), "{reason}");
+    // Two of the three attempts fit; the third would not have.
+    assert_eq!(app.sandbox.calls(TOKEN_PATH), 2);
+    let account = app.store().get_account(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(account.status, AccountStatus::Active);
+    assert!(leased(&app, &ids).await.is_empty());
 }

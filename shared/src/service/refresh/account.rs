@@ -17,7 +17,7 @@ use crate::{
         secrets::{RefreshToken, TokenSet},
         tiktok::{TikTokError, TokenGrant},
     },
-    support::{backoff::backoff, errors::chain_line},
+    support::{backoff::backoff, deadline::Deadline, errors::chain_line},
 };
 
 /// Whether a refresh waits for the account to be due.
@@ -36,7 +36,23 @@ where
     T: TokenEndpoint,
 {
     #[tracing::instrument(name = "refresh.account", skip_all, fields(account_id = %id))]
-    pub(super) async fn refresh_account(&self, id: &AccountId, owner: &str, mode: Mode) -> Outcome {
+    pub(super) async fn refresh_account(
+        &self,
+        id: &AccountId,
+        owner: &str,
+        mode: Mode,
+        deadline: Deadline,
+    ) -> Outcome {
+        // A sweep starts only what can finish every attempt; a refresh asked
+        // for by name starts when one attempt fits, and makes only the
+        // further attempts that fit.
+        let needed = match mode {
+            Mode::Due(_) => self.budget.whole(),
+            Mode::Forced => self.budget.least(),
+        };
+        if !deadline.allows(self.clock.now(), needed) {
+            return Outcome::Left;
+        }
         let account = match self.lease(id, owner, mode).await {
             Ok(account) => account,
             Err(outcome) => return outcome,
@@ -49,8 +65,8 @@ where
             Next::Go(tokens) => tokens,
             next => return self.carry_out(account, owner, next).await,
         };
-        match self.call_tiktok(id, &tokens.refresh).await {
-            Verdict::Store(grant) => self.store_grant(account, grant).await,
+        match self.call_tiktok(id, &tokens.refresh, deadline).await {
+            Verdict::Store(grant) => self.store_grant(account, grant, deadline).await,
             Verdict::Recheck(reason) => {
                 let current = self.store.get_account(id).await;
                 match rules::after_recheck(current, account.token_version, reason) {
@@ -107,11 +123,23 @@ where
         )
     }
 
-    /// TikTok's refresh, with bounded retries for transient errors.
-    async fn call_tiktok(&self, id: &AccountId, refresh: &RefreshToken) -> Verdict {
+    /// TikTok's refresh, with bounded retries for transient errors; an
+    /// attempt starts only if it, and storing what it returns, fit before
+    /// the deadline.
+    async fn call_tiktok(
+        &self,
+        id: &AccountId,
+        refresh: &RefreshToken,
+        deadline: Deadline,
+    ) -> Verdict {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if !deadline.allows(self.clock.now(), self.budget.tiktok_attempt(attempt)) {
+                return Verdict::Fail(format!(
+                    "deadline: no time for TikTok attempt {attempt}; the next sweep retries"
+                ));
+            }
             let answer = self.tiktok.refresh(refresh, self.clock.now()).await;
             let code = answer
                 .as_ref()
@@ -133,7 +161,12 @@ where
     /// write made ours moot (see `rules::after_conflict`). If the grant
     /// finally cannot be stored, one alert-level line says so (without the
     /// token).
-    async fn store_grant(&self, account: Account, grant: TokenGrant) -> Outcome {
+    async fn store_grant(
+        &self,
+        account: Account,
+        grant: TokenGrant,
+        deadline: Deadline,
+    ) -> Outcome {
         let id = account.id.clone();
         let leased_tokens = account.sealed_tokens.clone();
         let tokens = TokenSet {
@@ -144,6 +177,10 @@ where
         let mut base = account;
         let mut last_error = String::new();
         for attempt in 1..=self.settings.store_attempts {
+            if !deadline.allows(self.clock.now(), self.budget.store_attempt(attempt)) {
+                last_error = format!("{last_error}; no time for another attempt");
+                break;
+            }
             if attempt > 1 {
                 tokio::time::sleep(backoff(self.settings.backoff, attempt - 1)).await;
             }

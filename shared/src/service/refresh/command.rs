@@ -69,6 +69,9 @@ pub struct Summary {
     pub skipped: u64,
     pub failed: u64,
     pub reauth_required: u64,
+    /// Due accounts seen but not started: the deadline was too near to
+    /// finish them. The next sweep takes them.
+    pub left: u64,
     pub errors: Vec<AccountError>,
 }
 
@@ -82,6 +85,7 @@ impl Summary {
             skipped: 0,
             failed: 0,
             reauth_required: 0,
+            left: 0,
             errors: Vec::new(),
         }
     }
@@ -109,6 +113,7 @@ impl Summary {
                 self.reauth_required += 1;
                 self.error(id.to_string(), reason);
             }
+            Outcome::Left => self.left += 1,
         }
     }
 }
@@ -123,6 +128,8 @@ pub enum Outcome {
     /// Transient or unexpected; the account stays active for the next sweep.
     Failed(String),
     ReauthRequired(String),
+    /// Not started: the deadline was too near to finish it.
+    Left,
 }
 
 #[cfg(test)]
@@ -177,6 +184,7 @@ mod tests {
             "skipped",
             "failed",
             "reauth_required",
+            "left",
             "errors",
         ] {
             assert!(json.get(key).is_some(), "{key}");

@@ -13,6 +13,7 @@
 //! code runs on in-memory stand-ins.
 
 mod account;
+mod budget;
 mod command;
 mod rules;
 mod settings;
@@ -20,6 +21,7 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
+pub use budget::RefreshBudget;
 pub use command::{AccountError, Command, InvalidCommand, MAX_SUMMARY_ERRORS, Outcome, Summary};
 pub use settings::RefreshSettings;
 
@@ -31,7 +33,7 @@ use crate::{
         ids::AccountId,
         ports::{AccountStore, RefreshLeases, TokenEndpoint, TokenSealer},
     },
-    support::{clock::Clock, metrics},
+    support::{clock::Clock, deadline::Deadline, metrics},
 };
 
 /// Refreshes accounts. The type parameters are the ports; the defaults are
@@ -42,6 +44,7 @@ pub struct Refresher<S = Store, K = KmsSealer, T = TikTokClient> {
     sealer: K,
     tiktok: T,
     settings: RefreshSettings,
+    budget: RefreshBudget,
     clock: Clock,
 }
 
@@ -51,20 +54,34 @@ where
     K: TokenSealer,
     T: TokenEndpoint,
 {
-    pub fn new(store: S, sealer: K, tiktok: T, settings: RefreshSettings, clock: Clock) -> Self {
+    pub fn new(
+        store: S,
+        sealer: K,
+        tiktok: T,
+        settings: RefreshSettings,
+        budget: RefreshBudget,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
             sealer,
             tiktok,
             settings,
+            budget,
             clock,
         }
     }
 
-    /// Runs a command and reports its counts as metrics. Each run has its
-    /// own lease owner id.
+    /// Runs a command with no deadline (tests and tools).
     pub async fn run(&self, command: Command) -> Summary {
-        let summary = self.execute(command).await;
+        self.run_until(command, Deadline::NONE).await
+    }
+
+    /// Runs a command, starting no refresh that cannot finish before
+    /// `deadline`, and reports its counts as metrics. Each run has its own
+    /// lease owner id.
+    pub async fn run_until(&self, command: Command, deadline: Deadline) -> Summary {
+        let summary = self.execute(command, deadline).await;
         if !summary.dry_run {
             metrics::count(
                 ("Operation", summary.action),
@@ -74,17 +91,18 @@ where
                     ("RefreshSkipped", summary.skipped),
                     ("RefreshFailed", summary.failed),
                     ("ReauthRequired", summary.reauth_required),
+                    ("RefreshLeft", summary.left),
                 ],
             );
         }
         summary
     }
 
-    async fn execute(&self, command: Command) -> Summary {
+    async fn execute(&self, command: Command, deadline: Deadline) -> Summary {
         let owner = lease_owner();
         let now = self.clock.now();
         match command {
-            Command::Sweep { dry_run } => self.sweep(&owner, now, dry_run).await,
+            Command::Sweep { dry_run } => self.sweep(&owner, now, dry_run, deadline).await,
             Command::Refresh {
                 account_id,
                 dry_run,
@@ -102,19 +120,27 @@ where
                 let outcome = if dry_run {
                     self.would_refresh(&id).await
                 } else {
-                    self.refresh_account(&id, &owner, Mode::Forced).await
+                    self.refresh_account(&id, &owner, Mode::Forced, deadline)
+                        .await
                 };
                 summary.record(&id, outcome);
                 summary
             }
-            Command::Cleanup => self.cleanup(&owner, now).await,
+            Command::Cleanup => self.cleanup(&owner, now, deadline).await,
         }
     }
 
     /// Refreshes one account now, through the same exactly-once path as the
-    /// sweep.
+    /// sweep, with no deadline.
     pub async fn refresh_now(&self, id: &AccountId) -> Outcome {
-        self.refresh_account(id, &lease_owner(), Mode::Forced).await
+        self.refresh_now_within(id, Deadline::NONE).await
+    }
+
+    /// Refreshes one account now, making only the attempts that can finish
+    /// before `deadline`.
+    pub async fn refresh_now_within(&self, id: &AccountId, deadline: Deadline) -> Outcome {
+        self.refresh_account(id, &lease_owner(), Mode::Forced, deadline)
+            .await
     }
 }
 

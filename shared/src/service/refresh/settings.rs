@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{
-    env::{ConfigError, Env},
-    support::backoff,
-};
+use crate::env::{ConfigError, Env};
 
 #[derive(Clone, Debug)]
 pub struct RefreshSettings {
@@ -17,7 +14,8 @@ pub struct RefreshSettings {
     /// Attempts at TikTok's token endpoint for transient errors
     /// (`REFRESH_ATTEMPTS`, 1-5).
     pub tiktok_attempts: u32,
-    /// Attempts at storing new tokens (the SDK retries inside each).
+    /// Attempts at storing new tokens (the SDK retries inside each;
+    /// `REFRESH_STORE_ATTEMPTS`, 1-10).
     pub store_attempts: u32,
     /// First backoff; doubles per attempt, with jitter
     /// (`REFRESH_BACKOFF_MS`, 1-10000).
@@ -62,6 +60,11 @@ impl RefreshSettings {
                 defaults.backoff.as_millis() as u64,
                 (1, 10_000),
             )?,
+            store_attempts: env.number(
+                "REFRESH_STORE_ATTEMPTS",
+                u64::from(defaults.store_attempts),
+                (1, 10),
+            )? as u32,
             reauth_lead: Duration::from_secs(
                 DAY * env.number(
                     "REAUTH_LEAD_DAYS",
@@ -71,13 +74,6 @@ impl RefreshSettings {
             ),
             ..defaults
         })
-    }
-
-    /// The longest one refresh can take when every TikTok attempt times out
-    /// after `tiktok_timeout` and waits the longest backoff, plus a minute
-    /// for the lease, KMS and the store: what a lease must outlive.
-    pub fn worst_case(&self, tiktok_timeout: Duration) -> Duration {
-        (tiktok_timeout + backoff::MAX_BACKOFF) * self.tiktok_attempts + Duration::from_secs(60)
     }
 }
 
@@ -99,10 +95,5 @@ mod tests {
                 ..
             })
         ));
-        // Three 10-second attempts with 10-second backoffs, plus a minute.
-        assert_eq!(
-            settings.worst_case(Duration::from_secs(10)),
-            Duration::from_secs(120)
-        );
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 
-use super::{Command, Outcome, RefreshSettings, Refresher};
+use super::{Command, Outcome, RefreshBudget, RefreshSettings, Refresher};
 use crate::{
     adapters::memory::{MemorySealer, MemoryStore, MemoryTikTok},
     domain::{
@@ -42,11 +42,17 @@ impl World {
             backoff: std::time::Duration::from_millis(1),
             ..RefreshSettings::default()
         };
+        let budget = RefreshBudget::new(
+            &settings,
+            Duration::seconds(10).to_std().unwrap(),
+            std::time::Duration::from_secs(2),
+        );
         Refresher::new(
             self.store.clone(),
             MemorySealer,
             self.tiktok.clone(),
             settings,
+            budget,
             self.clock.clone(),
         )
     }
