@@ -5,6 +5,7 @@
 use std::{collections::HashMap, net::SocketAddr};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::{
     Router,
     body::Bytes,
@@ -103,6 +104,7 @@ impl TestApp {
             .queue_url(&self.provisioned.queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
             .expect("ReceiveMessage");
@@ -116,6 +118,13 @@ impl TestApp {
                 message.receipt_handle = m.receipt_handle;
                 message.body = m.body;
                 message.event_source = Some("aws:sqs".into());
+                // As Lambda's poller passes them.
+                message.attributes = m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v))
+                    .collect();
                 message
             })
             .collect()

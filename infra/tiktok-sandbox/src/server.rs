@@ -262,6 +262,11 @@ async fn faults(
             "rate_limit_exceeded",
             "Too many requests",
         ),
+        Some(FaultKind::StoredThen(code)) => {
+            let _real = next.run(request).await;
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            api_error(status, "internal_error", "The answer was lost")
+        }
         Some(FaultKind::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if oauth {

@@ -66,6 +66,10 @@ pub enum FaultKind {
     Timeout,
     /// 200 with a body that is not JSON.
     Malformed,
+    /// The request is handled (a chunk is stored), then answered with this
+    /// status and an error body instead of the real answer: an answer lost
+    /// after TikTok acted on the request.
+    StoredThen(u16),
 }
 
 /// A fault for requests whose path starts with `path_prefix`: the first

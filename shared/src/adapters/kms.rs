@@ -9,11 +9,11 @@ use secrecy::zeroize::Zeroizing;
 
 use crate::{
     domain::{
-        ids::AccountId,
+        ids::{AccountId, UploadId},
         ports::{SealError, TokenSealer},
         secrets::{
-            AuthCode, ConnectTicket, SealedCode, SealedTokens, TokenSet, decode_plaintext,
-            encode_plaintext,
+            AuthCode, ConnectTicket, SealedSecret, SealedTokens, TokenSet, UploadUrl,
+            decode_plaintext, encode_plaintext,
         },
     },
     env::{ConfigError, Env},
@@ -54,6 +54,14 @@ pub fn code_context(ticket: &ConnectTicket) -> Context {
     ]
 }
 
+/// The context binding a sealed `upload_url` to its upload.
+pub fn upload_url_context(upload: &UploadId) -> Context {
+    [
+        ("purpose", "tiktok-upload-url".to_owned()),
+        ("upload_id", upload.as_ref().to_owned()),
+    ]
+}
+
 /// Seals and opens secrets with a KMS key.
 #[derive(Clone)]
 pub struct KmsSealer {
@@ -72,18 +80,18 @@ impl KmsSealer {
         &self,
         ticket: &ConnectTicket,
         code: &AuthCode,
-    ) -> Result<SealedCode, SealError> {
+    ) -> Result<SealedSecret, SealError> {
         let sealed = self
             .encrypt(code_context(ticket), code.expose().as_bytes())
             .await?;
-        Ok(SealedCode::from_bytes(sealed))
+        Ok(SealedSecret::from_bytes(sealed))
     }
 
     #[tracing::instrument(name = "codes.open", skip_all)]
     pub async fn open_code(
         &self,
         ticket: &ConnectTicket,
-        sealed: &SealedCode,
+        sealed: &SealedSecret,
     ) -> Result<AuthCode, SealError> {
         let plaintext = self
             .decrypt(code_context(ticket), sealed.as_bytes())
@@ -91,6 +99,34 @@ impl KmsSealer {
         std::str::from_utf8(&plaintext)
             .ok()
             .and_then(|code| AuthCode::parse(code).ok())
+            .ok_or(SealError::Rejected)
+    }
+
+    /// Seals a publish's `upload_url`, so a transfer cut short resumes.
+    #[tracing::instrument(name = "upload_urls.seal", skip_all, fields(upload_id = %upload))]
+    pub async fn seal_upload_url(
+        &self,
+        upload: &UploadId,
+        url: &UploadUrl,
+    ) -> Result<SealedSecret, SealError> {
+        let sealed = self
+            .encrypt(upload_url_context(upload), url.expose().as_bytes())
+            .await?;
+        Ok(SealedSecret::from_bytes(sealed))
+    }
+
+    #[tracing::instrument(name = "upload_urls.open", skip_all, fields(upload_id = %upload))]
+    pub async fn open_upload_url(
+        &self,
+        upload: &UploadId,
+        sealed: &SealedSecret,
+    ) -> Result<UploadUrl, SealError> {
+        let plaintext = self
+            .decrypt(upload_url_context(upload), sealed.as_bytes())
+            .await?;
+        std::str::from_utf8(&plaintext)
+            .ok()
+            .and_then(|url| UploadUrl::parse(url).ok())
             .ok_or(SealError::Rejected)
     }
 

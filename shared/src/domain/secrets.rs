@@ -159,12 +159,13 @@ impl fmt::Debug for SealedTokens {
     }
 }
 
-/// An authorization code encrypted by KMS under an encryption context that
-/// names its connect, kept until the signed-in user finishes the connect.
+/// A secret encrypted by KMS under an encryption context that names what
+/// it belongs to: an authorization code waiting for its connect, an
+/// `upload_url` kept for a transfer that resumes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SealedCode(Vec<u8>);
+pub struct SealedSecret(Vec<u8>);
 
-impl SealedCode {
+impl SealedSecret {
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
@@ -174,9 +175,9 @@ impl SealedCode {
     }
 }
 
-impl fmt::Debug for SealedCode {
+impl fmt::Debug for SealedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealedCode({} bytes)", self.0.len())
+        write!(f, "SealedSecret({} bytes)", self.0.len())
     }
 }
 

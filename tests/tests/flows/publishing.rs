@@ -11,18 +11,36 @@ use harness::{
         ALL_SCOPES, SAMPLE_MKV, SAMPLE_MOV, SAMPLE_MP4, SAMPLE_WEBM, WebhookEndpoint,
         generated_mp4, upload_request,
     },
-    spawn_app,
+    spawn_app, spawn_app_with,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::{
     domain::ids::UploadId,
     service::publish::{Handled, PublishMessage},
+    support::deadline::Deadline,
 };
 use tiktok_sandbox::{Fault, FaultKind, PublishOutcome};
 
 fn sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+/// Seeds `open_id` for alice and uploads a generated MP4 of `size` bytes
+/// (which S3 announces on the publish queue); returns its SHA-256 and id.
+async fn upload_generated(app: &TestApp, open_id: &str, size: usize) -> (String, String) {
+    app.seed_account(open_id, "alice", ALL_SCOPES).await;
+    let data = generated_mp4(size);
+    let digest = sha256(&data);
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request(open_id, "a.mp4", "video/mp4", size),
+            data,
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap().to_string();
+    (digest, id)
 }
 
 /// Waits (up to 10 s) for the upload to reach `status`; returns its view.
@@ -133,20 +151,10 @@ async fn mov_webm_and_inbox_uploads_are_published_too() {
 async fn a_generated_200_mb_file_is_streamed_in_chunks_and_polled_to_published() {
     let app = spawn_app().await;
     app.sandbox.set_webhooks_enabled(false);
-    app.seed_account("tt-pub-3", "alice", ALL_SCOPES).await;
     let size = 200_000_000;
-    let data = generated_mp4(size);
-    let digest = sha256(&data);
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request("tt-pub-3", "big.mp4", "video/mp4", size),
-            data,
-        )
-        .await;
-    let id = created["upload_id"].as_str().unwrap();
+    let (digest, id) = upload_generated(&app, "tt-pub-3", size).await;
     app.drain_publish_queue(5).await;
-    let view = wait_for_status(&app, "alice", id, "published").await;
+    let view = wait_for_status(&app, "alice", &id, "published").await;
     let publish = app
         .sandbox
         .publish(view["publish_id"].as_str().unwrap())
@@ -262,10 +270,6 @@ async fn publish_two_chunks_despite(
     kind: FaultKind,
     count: u32,
 ) -> (String, Value) {
-    app.seed_account(open_id, "alice", ALL_SCOPES).await;
-    let size = 70_000_000;
-    let data = generated_mp4(size);
-    let digest = sha256(&data);
     app.sandbox.add_fault(Fault {
         path_prefix: "/upload/".into(),
         kind,
@@ -273,16 +277,12 @@ async fn publish_two_chunks_despite(
         rate: 0.0,
         after: 1,
     });
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request(open_id, "a.mp4", "video/mp4", size),
-            data,
-        )
-        .await;
+    let (digest, id) = upload_generated(app, open_id, 70_000_000).await;
     app.drain_publish_queue(5).await;
-    let id = created["upload_id"].as_str().unwrap();
-    (digest, wait_for_status(app, "alice", id, "published").await)
+    (
+        digest,
+        wait_for_status(app, "alice", &id, "published").await,
+    )
 }
 
 #[tokio::test]
@@ -333,9 +333,6 @@ async fn an_expired_upload_url_gets_a_fresh_init_and_one_post() {
 #[tokio::test]
 async fn an_upload_host_outage_defers_then_resumes_without_a_second_post() {
     let app = spawn_app().await;
-    app.seed_account("tt-pub-8", "alice", ALL_SCOPES).await;
-    let size = 70_000_000;
-    let data = generated_mp4(size);
     // Every PUT fails for a while: the chunk retries run out.
     app.sandbox.add_fault(Fault {
         path_prefix: "/upload/".into(),
@@ -344,14 +341,8 @@ async fn an_upload_host_outage_defers_then_resumes_without_a_second_post() {
         rate: 0.0,
         after: 1,
     });
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request("tt-pub-8", "a.mp4", "video/mp4", size),
-            data,
-        )
-        .await;
-    let id = created["upload_id"].as_str().unwrap();
+    let (_, id) = upload_generated(&app, "tt-pub-8", 70_000_000).await;
+    let id = id.as_str();
     let first = app.receive_publish_messages().await;
     let response = app.deliver(first).await;
     assert!(
@@ -366,19 +357,17 @@ async fn an_upload_host_outage_defers_then_resumes_without_a_second_post() {
     );
     let first_publish = view["publish_id"].as_str().unwrap().to_owned();
 
-    // The deferred attempt asks TikTok about the first publish (incomplete),
-    // starts a new one and finishes it.
+    // The deferred attempt asks TikTok where the publish stands (the first
+    // chunk is there), and goes on from the second chunk on the same
+    // upload_url: no new init, no chunk sent twice.
     app.drain_publish_queue(5).await;
     let view = wait_for_status(&app, "alice", id, "published").await;
-    assert_ne!(view["publish_id"], first_publish);
-    assert_eq!(app.sandbox.inits("tt-pub-8"), 2);
-    let complete = app
-        .sandbox
-        .publishes()
-        .into_iter()
-        .filter(|p| p.status == "PUBLISH_COMPLETE")
-        .count();
-    assert_eq!(complete, 1);
+    assert_eq!(view["publish_id"], first_publish);
+    assert_eq!(app.sandbox.inits("tt-pub-8"), 1);
+    let publishes = app.sandbox.publishes();
+    assert_eq!(publishes.len(), 1);
+    assert_eq!(publishes[0].status, "PUBLISH_COMPLETE");
+    assert_eq!(publishes[0].chunk_puts, 2, "each chunk was stored once");
 }
 
 #[tokio::test]
@@ -500,4 +489,151 @@ async fn tiktok_failing_the_post_fails_the_upload_with_its_reason() {
     )
     .await;
     assert_eq!(view["error"], "TikTok: duration_check_failed");
+}
+
+/// The second chunk is stored, but its answer is lost (502); the resend
+/// then finds "no upload task". Only TikTok's status may decide: the
+/// publish has every byte, so nothing is initialised again.
+#[tokio::test]
+async fn a_refused_resend_after_a_lost_answer_asks_tiktok_and_posts_once() {
+    let app = spawn_app().await;
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(404),
+        count: 1,
+        rate: 0.0,
+        // Counted with the lost answer's fault below: chunk 1 passes,
+        // chunk 2 is stored with its answer lost, its resend is refused.
+        after: 2,
+    });
+    let (digest, view) =
+        publish_two_chunks_despite(&app, "tt-pub-11", FaultKind::StoredThen(502), 1).await;
+    assert_eq!(
+        app.sandbox.calls("/upload/"),
+        3,
+        "chunk 1, chunk 2 (answer lost), chunk 2 refused"
+    );
+    assert_eq!(app.sandbox.inits("tt-pub-11"), 1, "no second init");
+    let publishes = app.sandbox.publishes();
+    assert_eq!(publishes.len(), 1, "{publishes:?}");
+    assert_eq!(publishes[0].status, "PUBLISH_COMPLETE");
+    assert_eq!(publishes[0].sha256.as_deref(), Some(digest.as_str()));
+    assert_eq!(view["status"], "published");
+}
+
+/// Every ambiguous end of a transfer gives one post and a settled upload:
+/// an answer lost after the last chunk was stored (the resend learns it is
+/// all there), and progress unknown (a 416 without `Content-Range`).
+#[tokio::test]
+async fn a_lost_answer_or_unknown_progress_ends_in_one_post() {
+    let app = spawn_app().await;
+    for (open_id, kind) in [
+        ("tt-pub-12", FaultKind::StoredThen(502)),
+        ("tt-pub-13", FaultKind::StoredThen(416)),
+    ] {
+        app.sandbox.clear_faults();
+        let (digest, view) = publish_two_chunks_despite(&app, open_id, kind, 1).await;
+        assert_eq!(app.sandbox.inits(open_id), 1, "{kind:?}");
+        let publish = app
+            .sandbox
+            .publish(view["publish_id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(publish.status, "PUBLISH_COMPLETE", "{kind:?}");
+        assert_eq!(publish.sha256.as_deref(), Some(digest.as_str()));
+    }
+    let complete = app
+        .sandbox
+        .publishes()
+        .iter()
+        .filter(|p| p.status == "PUBLISH_COMPLETE")
+        .count();
+    assert_eq!(complete, 2, "one post each");
+}
+
+/// A transfer that cannot finish in one invocation stops before its
+/// deadline and goes on in the next from where TikTok is, on the same
+/// upload_url: one init, and no chunk sent twice.
+#[tokio::test]
+async fn a_transfer_slower_than_one_invocation_goes_on_without_resending() {
+    let app = spawn_app_with(|env| env.set("PUBLISH_CHUNK_SECONDS", "1")).await;
+    let (digest, id) = upload_generated(&app, "tt-pub-14", 200_000_000).await;
+    let id = UploadId::parse(&id).unwrap();
+    // Every call to TikTok takes a second; each invocation has 3 s.
+    app.sandbox.set_latency(Duration::from_secs(1));
+    let mut invocations = 0;
+    let mut attempt = 0;
+    loop {
+        invocations += 1;
+        assert!(invocations <= 12, "the transfer made no progress");
+        let deadline = chrono::Utc::now() + chrono::Duration::seconds(3);
+        let handled = app
+            .publisher
+            .publish_within(&id, attempt, Deadline::at(deadline))
+            .await
+            .expect("handled");
+        match handled {
+            Handled::Transferred => break,
+            Handled::Deferred(reason) => {
+                assert!(reason.contains("next invocation"), "{reason}");
+                attempt += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(invocations > 1, "it took more than one invocation");
+    assert_eq!(app.sandbox.inits("tt-pub-14"), 1);
+    let publishes = app.sandbox.publishes();
+    assert_eq!(publishes.len(), 1);
+    assert_eq!(publishes[0].chunk_puts, 3, "each chunk was stored once");
+    assert_eq!(publishes[0].sha256.as_deref(), Some(digest.as_str()));
+}
+
+/// A message that still fails on its last receive fails its upload with
+/// the reason as SQS moves it to the dead-letter queue, instead of leaving
+/// it `publishing` for good.
+#[tokio::test]
+async fn a_message_failing_its_last_receive_fails_its_upload() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-15", "alice", ALL_SCOPES).await;
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-pub-15", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+            SAMPLE_MP4.to_vec(),
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+    let messages = app.receive_publish_messages().await;
+    assert_eq!(messages.len(), 1);
+    // KMS stays down: the account's token cannot be opened.
+    app.aws.fail_next("KMS.Decrypt", 100);
+    let with_receives = |n: u32| {
+        let mut message = messages[0].clone();
+        message.receipt_handle = None;
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), n.to_string());
+        message
+    };
+    let first = app.deliver(vec![with_receives(1)]).await;
+    assert_eq!(first.batch_item_failures.len(), 1, "it comes back");
+    assert_eq!(
+        app.upload_status("alice", id).await.1["status"],
+        "publishing"
+    );
+    // Redelivered after the visibility timeout, which outlasts the lease.
+    app.set_number(&format!("UPLOAD#{id}"), "UPLOAD", "lease_until", 0)
+        .await;
+    let last = app.deliver(vec![with_receives(5)]).await;
+    assert_eq!(
+        last.batch_item_failures.len(),
+        1,
+        "dead-lettered, for the operator's alarm"
+    );
+    let (_, view) = app.upload_status("alice", id).await;
+    assert_eq!(view["status"], "failed");
+    assert_eq!(
+        view["error"],
+        "gave up after 5 deliveries: KMS is unavailable"
+    );
 }

@@ -34,3 +34,22 @@ fn functions_that_check_their_worst_case_are_given_their_own_timeout() {
         ["accounts-api", "token-refresh", "upload-publish"]
     );
 }
+
+#[test]
+fn the_publish_queue_gives_a_message_up_when_the_publisher_does() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).expect("readable")).expect("YAML");
+    let redrive = &template["Resources"]["PublishQueue"]["Properties"]["RedrivePolicy"];
+    let max = match &redrive["maxReceiveCount"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    assert_eq!(
+        max,
+        Some(u64::from(
+            shared::service::publish::PublishSettings::default().max_receives
+        ))
+    );
+}

@@ -17,7 +17,7 @@ use super::{
 use crate::domain::{
     ids::UserId,
     ports::StoreError,
-    secrets::{ConnectTicket, SealedCode},
+    secrets::{ConnectTicket, SealedSecret},
 };
 
 /// A connect the callback recorded.
@@ -27,7 +27,7 @@ pub struct ConnectRecord {
     pub user: UserId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    pub sealed_code: SealedCode,
+    pub sealed_code: SealedSecret,
 }
 
 fn connect_key(ticket: &ConnectTicket) -> Item {
@@ -41,7 +41,7 @@ fn record_from_item(item: &Item) -> Result<ConnectRecord, StoreError> {
         created_at: get_time(item, "created_at")?,
         expires_at: get_time(item, "expires_at")?,
         sealed_code: match item.get("sealed_code") {
-            Some(AttributeValue::B(blob)) => SealedCode::from_bytes(blob.as_ref().to_vec()),
+            Some(AttributeValue::B(blob)) => SealedSecret::from_bytes(blob.as_ref().to_vec()),
             _ => return Err(corrupt("sealed_code")),
         },
     })

@@ -4,7 +4,10 @@
 //! conditional write; every later write of that worker is conditional on
 //! still owning it.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::{
+    primitives::Blob,
+    types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update},
+};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -15,7 +18,7 @@ use super::{
 use crate::domain::{
     ids::{PublishId, UploadId},
     ports::StoreError,
-    upload::{Upload, UploadStatus},
+    upload::{StoredUploadUrl, Upload, UploadStatus},
 };
 
 impl Store {
@@ -61,24 +64,34 @@ impl Store {
         upload_from_item(&item)
     }
 
-    /// Records the `publish_id` TikTok issued, and its pointer, in one
-    /// transaction, while we still hold the lease. `previous` is the
-    /// publish_id being replaced (an abandoned transfer), if any.
+    /// Records the `publish_id` TikTok issued with its sealed `upload_url`,
+    /// and the publish pointer, in one transaction, while we still hold the
+    /// lease. `previous` is the publish_id being replaced (an abandoned
+    /// transfer), if any.
     #[tracing::instrument(name = "store.set_publish_id", skip_all, fields(upload_id = %id, publish_id = %publish_id))]
     pub async fn set_publish_id(
         &self,
         id: &UploadId,
         owner: &str,
         publish_id: &PublishId,
+        upload_url: &StoredUploadUrl,
         previous: Option<&PublishId>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(upload_key(id)))
-            .update_expression("SET publish_id = :publish_id, updated_at = :now")
+            .update_expression(
+                "SET publish_id = :publish_id, upload_url = :url, upload_url_until = :until, \
+                 updated_at = :now",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":publish_id", s(publish_id.as_ref()))
+            .expression_attribute_values(
+                ":url",
+                AttributeValue::B(Blob::new(upload_url.sealed.as_bytes())),
+            )
+            .expression_attribute_values(":until", n(upload_url.usable_until.timestamp()))
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()));
@@ -225,6 +238,43 @@ impl Store {
             StoreError::NotLeasable,
             "DynamoDB UpdateItem (settle upload)",
         ))?;
+        Ok(())
+    }
+
+    /// Fails an upload that is still waiting or publishing, whoever holds
+    /// it: the last word on a message that could not be handled. An upload
+    /// TikTok already has (`processing`) or that is settled is left as it
+    /// is (`NotLeasable`).
+    #[tracing::instrument(name = "store.abandon_upload", skip_all, fields(upload_id = %id))]
+    pub async fn abandon_upload(
+        &self,
+        id: &UploadId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression(
+                "SET #status = :failed, #error = :reason, updated_at = :now \
+                 REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("#status IN (:awaiting, :uploaded, :publishing)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":failed", s(UploadStatus::Failed.as_str()))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":awaiting", s(UploadStatus::AwaitingUpload.as_str()))
+            .expression_attribute_values(":uploaded", s(UploadStatus::Uploaded.as_str()))
+            .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()))
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (abandon upload)",
+            ))?;
         Ok(())
     }
 }

@@ -6,16 +6,17 @@
 //! | upload | `UPLOAD#{upload_id}` | `UPLOAD` |
 //! | publish pointer | `PUBLISH#{publish_id}` | `PUBLISH` |
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::{primitives::Blob, types::AttributeValue};
 
 use super::{
     Store,
-    item::{Item, get_n, get_s, get_time, key, n, opt_s, s, unavailable},
+    item::{Item, get_n, get_s, get_time, key, n, opt_s, opt_time, s, unavailable},
 };
 use crate::domain::{
     ids::{AccountId, PublishId, UploadId, UserId},
     ports::StoreError,
-    upload::{PostSettings, PublishMode, Upload, UploadStatus, VideoType},
+    secrets::SealedSecret,
+    upload::{PostSettings, PublishMode, StoredUploadUrl, Upload, UploadStatus, VideoType},
 };
 
 pub(super) fn upload_key(id: &UploadId) -> Item {
@@ -87,6 +88,13 @@ pub fn upload_to_item(u: &Upload) -> Item {
     if let Some(p) = &u.publish_id {
         item.insert("publish_id".into(), s(p.as_ref()));
     }
+    if let Some(url) = &u.upload_url {
+        item.insert(
+            "upload_url".into(),
+            AttributeValue::B(Blob::new(url.sealed.as_bytes())),
+        );
+        item.insert("upload_url_until".into(), n(url.usable_until.timestamp()));
+    }
     if let Some(e) = &u.error {
         item.insert("error".into(), s(e));
     }
@@ -117,6 +125,14 @@ pub fn upload_from_item(item: &Item) -> Result<Upload, StoreError> {
         publish_id: opt_s(item, "publish_id")
             .map(|p| PublishId::parse(p).ok_or_else(|| corrupt("publish_id")))
             .transpose()?,
+        upload_url: match (item.get("upload_url"), opt_time(item, "upload_url_until")?) {
+            (Some(AttributeValue::B(sealed)), Some(usable_until)) => Some(StoredUploadUrl {
+                sealed: SealedSecret::from_bytes(sealed.as_ref().to_vec()),
+                usable_until,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("upload_url")),
+        },
         error: opt_s(item, "error").map(str::to_owned),
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
@@ -150,5 +166,17 @@ mod tests {
             now,
         );
         assert_eq!(upload_from_item(&upload_to_item(&upload)).unwrap(), upload);
+        let transferring = Upload {
+            upload_url: Some(StoredUploadUrl {
+                sealed: SealedSecret::from_bytes(vec![7; 40]),
+                usable_until: now + chrono::Duration::minutes(55),
+            }),
+            ..upload
+        };
+        let item = upload_to_item(&transferring);
+        assert_eq!(upload_from_item(&item).unwrap(), transferring);
+        let mut half = item;
+        half.remove("upload_url_until");
+        assert!(upload_from_item(&half).is_err());
     }
 }

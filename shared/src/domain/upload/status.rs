@@ -7,6 +7,7 @@ use super::request::{NewUpload, PostSettings, PublishMode};
 use super::video::VideoType;
 use crate::domain::{
     ids::{AccountId, PublishId, UploadId, UserId},
+    secrets::SealedSecret,
     time::rfc3339,
 };
 
@@ -69,9 +70,20 @@ pub struct Upload {
     pub post: PostSettings,
     pub status: UploadStatus,
     pub publish_id: Option<PublishId>,
+    /// Where the current publish's bytes go, sealed, while TikTok takes
+    /// them: a transfer cut short resumes there.
+    pub upload_url: Option<StoredUploadUrl>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A publish's `upload_url`, sealed, and until when it can still take
+/// bytes (TikTok's live an hour).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredUploadUrl {
+    pub sealed: SealedSecret,
+    pub usable_until: DateTime<Utc>,
 }
 
 /// An upload as the API shows it.
@@ -101,6 +113,7 @@ impl Upload {
             post: request.post,
             status: UploadStatus::AwaitingUpload,
             publish_id: None,
+            upload_url: None,
             error: None,
             created_at: now,
             updated_at: now,

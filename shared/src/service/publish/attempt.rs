@@ -1,40 +1,62 @@
 //! One attempt at publishing an upload: claim it, make sure the account can
-//! still post, resume or start a publish, verify the stored object, check
-//! the creator, init, transfer; then settle the attempt.
+//! still post, find out where a publish an earlier attempt started stands,
+//! verify the stored object, init, transfer; then settle the attempt.
+//! A transfer that stops short without saying where TikTok is (a lost
+//! answer, a refused resend, progress unknown) is never answered with a new
+//! init until TikTok's status says the publish never got every byte.
 
-use std::time::Duration;
+use chrono::Duration as Span;
 
 use super::{
     Handled, PublishError, Publisher,
     message::FollowUp,
-    rules::{self, MAX_REINITS, RETRY_LATER, Resume, Settle, Step, defer},
-    source::Source,
+    preflight::{Access, log_if_unavailable, tiktok_step},
+    rules::{self, AfterStatus, MAX_INITS, MAX_TURNS, RETRY_LATER, Settle, Step, defer},
     transfer::Transfer,
 };
 use crate::{
-    adapters::s3::BucketError,
     domain::{
         ids::{PublishId, UploadId},
-        ports::{AccountStore, SealError, StoreError, TokenSealer},
-        ratelimit::{self, RateLimit},
-        secrets::AccessToken,
-        tiktok::TikTokError,
-        upload::{ChunkPlan, PublishMode, SNIFF_BYTES, Upload, UploadStatus},
+        ports::{SealError, StoreError},
+        ratelimit,
+        secrets::{AccessToken, UploadUrl},
+        upload::{ChunkPlan, PublishMode, StoredUploadUrl, Upload, UploadStatus},
     },
-    service::limits::LimitError,
-    support::errors::chain_line,
+    support::{deadline::Deadline, errors::chain_line},
 };
 
-/// The account's access token, or why the upload cannot be published.
-pub(super) enum Access {
-    Ready(AccessToken),
-    Refused(Step),
+/// How long an upload_url is taken to live: TikTok's hour, less a margin.
+const UPLOAD_URL_LIFE: Span = Span::minutes(55);
+
+/// What an init gave: a publish to transfer, or where the attempt ends.
+enum Init {
+    Started(Current),
+    Stopped(Step),
+}
+
+/// The publish a transfer works on: its id, where its bytes go, and the
+/// chunk to send next.
+struct Current {
+    publish_id: PublishId,
+    url: UploadUrl,
+    from: usize,
 }
 
 impl Publisher {
-    /// Publishes one upload, if it is ours to publish.
-    #[tracing::instrument(name = "publish", skip_all, fields(upload_id = %id, attempt))]
+    /// Publishes one upload, if it is ours to publish, with no deadline.
     pub async fn publish(&self, id: &UploadId, attempt: u32) -> Result<Handled, PublishError> {
+        self.publish_within(id, attempt, Deadline::NONE).await
+    }
+
+    /// Publishes one upload, if it is ours to publish, sending no chunk
+    /// that may not finish before `deadline`.
+    #[tracing::instrument(name = "publish", skip_all, fields(upload_id = %id, attempt))]
+    pub async fn publish_within(
+        &self,
+        id: &UploadId,
+        attempt: u32,
+        deadline: Deadline,
+    ) -> Result<Handled, PublishError> {
         let owner = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now();
         let until = now + chrono::Duration::from_std(self.settings.lease).unwrap_or_default();
@@ -48,7 +70,7 @@ impl Publisher {
         };
         // The publish_id stored for this upload, kept current by the attempt.
         let mut stored = upload.publish_id.clone();
-        let step = self.attempt(&upload, &owner, &mut stored).await?;
+        let step = self.attempt(&upload, &owner, &mut stored, deadline).await?;
         let settle = rules::settle(
             step,
             attempt,
@@ -104,202 +126,203 @@ impl Publisher {
         upload: &Upload,
         owner: &str,
         previous: &mut Option<PublishId>,
+        deadline: Deadline,
     ) -> Result<Step, PublishError> {
         let access = match self.access_token(upload).await? {
             Access::Ready(access) => access,
             Access::Refused(step) => return Ok(step),
         };
-        if let Some(publish_id) = previous.as_ref() {
-            // A publish was started before. Resume only what provably cannot
-            // complete on its own; otherwise it is TikTok's now.
-            match self.previous_publish(upload, &access, publish_id).await {
-                Resume::StartOver => {}
-                Resume::Done(step) => return Ok(step),
+        let plan = match ChunkPlan::for_size(upload.size_bytes) {
+            Ok(plan) => plan,
+            Err(e) => return Ok(Step::Failed(e.to_string())),
+        };
+        // A publish was started before: it is TikTok's now unless TikTok
+        // says it never got every byte; then go on where it stopped, or
+        // replace it.
+        let mut current = None;
+        if let Some(publish_id) = previous.clone() {
+            let url = self.stored_url(upload).await?;
+            match self
+                .publish_status(upload, &access, &publish_id, &plan, url.is_some())
+                .await
+            {
+                AfterStatus::Done(step) => return Ok(step),
+                AfterStatus::Replace => {}
+                AfterStatus::Continue(from) => {
+                    if let Some(url) = url {
+                        tracing::info!(from, "resuming the transfer where TikTok is");
+                        current = Some(Current {
+                            publish_id,
+                            url,
+                            from,
+                        });
+                    }
+                }
             }
         }
         let mut source = match self.verify_object(upload).await {
             Ok(source) => Some(source),
             Err(step) => return Ok(step),
         };
-        if upload.mode == PublishMode::Direct
-            && let Err(step) = self.check_creator(upload, &access).await
-        {
-            return Ok(step);
-        }
-        let plan = match ChunkPlan::for_size(upload.size_bytes) {
-            Ok(plan) => plan,
-            Err(e) => return Ok(Step::Failed(e.to_string())),
-        };
-        for _ in 0..=MAX_REINITS {
-            let init_limit = match upload.mode {
-                PublishMode::Direct => &ratelimit::TIKTOK_VIDEO_INIT,
-                PublishMode::Inbox => &ratelimit::TIKTOK_INBOX_INIT,
-            };
-            if let Some(step) = self.admit(init_limit, upload).await? {
-                return Ok(step);
-            }
-            let ticket = match self
-                .tiktok
-                .init_upload(&access, upload.mode, &upload.post, &plan)
-                .await
-            {
-                Ok(ticket) => ticket,
-                Err(e) => return Ok(tiktok_step("init", &e)),
-            };
-            // Stored before any byte moves: if this write fails, the ticket
-            // is abandoned untouched, and an empty upload never posts.
-            match self
-                .store
-                .set_publish_id(
-                    &upload.id,
-                    owner,
-                    &ticket.publish_id,
-                    previous.as_ref(),
-                    self.clock.now(),
-                )
-                .await
-            {
-                Ok(()) => {}
-                Err(StoreError::NotLeasable) => return Err(PublishError::LostLease),
-                Err(e) => {
-                    tracing::warn!(error = %chain_line(&e), "could not store the publish_id; abandoning it");
-                    return Ok(defer(RETRY_LATER, "could not record the publish_id"));
+        let (mut inits, mut creator_checked) = (0, false);
+        for _ in 0..MAX_TURNS {
+            let this = match current.take() {
+                Some(this) => this,
+                None if inits == MAX_INITS => break,
+                None => {
+                    if upload.mode == PublishMode::Direct && !creator_checked {
+                        if let Err(step) = self.check_creator(upload, &access).await {
+                            return Ok(step);
+                        }
+                        creator_checked = true;
+                    }
+                    inits += 1;
+                    match self.init(upload, owner, &access, &plan, previous).await? {
+                        Init::Started(this) => this,
+                        Init::Stopped(step) => return Ok(step),
+                    }
                 }
-            }
-            tracing::info!(publish_id = %ticket.publish_id, chunks = plan.total_chunk_count, "transferring");
-            *previous = Some(ticket.publish_id);
-            match self
-                .transfer(upload, &ticket.upload_url, &plan, source.take())
-                .await
-            {
+            };
+            let transfer = self
+                .transfer(upload, &this.url, &plan, this.from, source.take(), deadline)
+                .await;
+            match transfer {
                 Transfer::Complete => return Ok(Step::Transferred),
-                Transfer::Reinit(why) => {
-                    tracing::info!(
-                        why,
-                        "the upload_url is no longer usable; initialising again"
-                    );
-                }
                 Transfer::Stop(step) => return Ok(step),
+                Transfer::Ambiguous { why, url_usable } => {
+                    tracing::info!(why, "the transfer stopped short; asking TikTok where it is");
+                    match self
+                        .publish_status(upload, &access, &this.publish_id, &plan, url_usable)
+                        .await
+                    {
+                        AfterStatus::Done(step) => return Ok(step),
+                        AfterStatus::Replace => {
+                            tracing::info!("TikTok never got every byte; initialising again");
+                        }
+                        AfterStatus::Continue(from) => current = Some(Current { from, ..this }),
+                    }
+                }
             }
         }
-        Ok(defer(RETRY_LATER, "the upload_url kept expiring"))
+        Ok(defer(RETRY_LATER, "the transfer kept stopping short"))
     }
 
-    /// The account's access token, or why there is none.
-    pub(super) async fn access_token(&self, upload: &Upload) -> Result<Access, PublishError> {
-        let account = self.store.get_account(&upload.account_id).await?;
-        let sealed = match rules::account_ready(account, upload) {
-            Ok(sealed) => sealed,
-            Err(step) => return Ok(Access::Refused(step)),
+    /// A new publish: TikTok's init, and its publish_id and sealed
+    /// upload_url stored before a single byte moves (if that write fails,
+    /// the publish is abandoned untouched, and an empty upload never posts).
+    async fn init(
+        &self,
+        upload: &Upload,
+        owner: &str,
+        access: &AccessToken,
+        plan: &ChunkPlan,
+        previous: &mut Option<PublishId>,
+    ) -> Result<Init, PublishError> {
+        let init_limit = match upload.mode {
+            PublishMode::Direct => &ratelimit::TIKTOK_VIDEO_INIT,
+            PublishMode::Inbox => &ratelimit::TIKTOK_INBOX_INIT,
         };
-        match self.sealer.open(&upload.account_id, &sealed).await {
-            Ok(tokens) => Ok(Access::Ready(tokens.access)),
-            Err(SealError::Rejected) => Ok(Access::Refused(Step::Failed(
-                "the account's tokens do not open; connect it again".into(),
-            ))),
+        if let Some(step) = self.admit(init_limit, upload).await? {
+            return Ok(Init::Stopped(step));
+        }
+        let ticket = match self
+            .tiktok
+            .init_upload(access, upload.mode, &upload.post, plan)
+            .await
+        {
+            Ok(ticket) => ticket,
+            Err(e) => return Ok(Init::Stopped(tiktok_step("init", &e))),
+        };
+        let now = self.clock.now();
+        let sealed = match self
+            .sealer
+            .seal_upload_url(&upload.id, &ticket.upload_url)
+            .await
+        {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                tracing::warn!(error = %chain_line(&e), "could not seal the upload_url; abandoning it");
+                return Ok(Init::Stopped(defer(
+                    RETRY_LATER,
+                    "could not record the publish",
+                )));
+            }
+        };
+        let stored = StoredUploadUrl {
+            sealed,
+            usable_until: now + UPLOAD_URL_LIFE,
+        };
+        let recorded = self
+            .store
+            .set_publish_id(
+                &upload.id,
+                owner,
+                &ticket.publish_id,
+                &stored,
+                previous.as_ref(),
+                now,
+            )
+            .await;
+        match recorded {
+            Ok(()) => {}
+            Err(StoreError::NotLeasable) => return Err(PublishError::LostLease),
+            Err(e) => {
+                tracing::warn!(error = %chain_line(&e), "could not store the publish_id; abandoning it");
+                return Ok(Init::Stopped(defer(
+                    RETRY_LATER,
+                    "could not record the publish_id",
+                )));
+            }
+        }
+        tracing::info!(publish_id = %ticket.publish_id, chunks = plan.total_chunk_count, "transferring");
+        *previous = Some(ticket.publish_id.clone());
+        Ok(Init::Started(Current {
+            publish_id: ticket.publish_id,
+            url: ticket.upload_url,
+            from: 0,
+        }))
+    }
+
+    /// The stored upload_url, if it can still take a chunk.
+    async fn stored_url(&self, upload: &Upload) -> Result<Option<UploadUrl>, PublishError> {
+        let Some(stored) = &upload.upload_url else {
+            return Ok(None);
+        };
+        if !Deadline::at(stored.usable_until).allows(self.clock.now(), self.settings.chunk_time) {
+            return Ok(None);
+        }
+        match self
+            .sealer
+            .open_upload_url(&upload.id, &stored.sealed)
+            .await
+        {
+            Ok(url) => Ok(Some(url)),
+            Err(SealError::Rejected) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// What became of a publish started by an earlier attempt.
-    async fn previous_publish(
+    /// Where a publish we hold stands, by TikTok's status.
+    async fn publish_status(
         &self,
         upload: &Upload,
         access: &AccessToken,
         publish_id: &PublishId,
-    ) -> Resume {
+        plan: &ChunkPlan,
+        url_usable: bool,
+    ) -> AfterStatus {
         match self.admit(&ratelimit::TIKTOK_STATUS_FETCH, upload).await {
             Ok(None) => {}
-            Ok(Some(step)) => return Resume::Done(step),
+            Ok(Some(step)) => return AfterStatus::Done(step),
             Err(e) => {
                 tracing::warn!(error = %chain_line(&e), "rate limiter unavailable");
-                return Resume::Done(defer(RETRY_LATER, "the rate limiter is unavailable"));
+                return AfterStatus::Done(defer(RETRY_LATER, "the rate limiter is unavailable"));
             }
         }
         let status = self.tiktok.publish_status(access, publish_id).await;
         if let Err(e) = &status {
             log_if_unavailable("status", e);
         }
-        rules::resume(status, upload.size_bytes)
-    }
-
-    /// The stored object must be what was declared: its size, and a
-    /// container of the declared type. TikTok hears of nothing otherwise.
-    /// The read that checks it stays open for the transfer.
-    async fn verify_object(&self, upload: &Upload) -> Result<Source, Step> {
-        let (body, size) = match self.bucket.open(&upload.id.object_key(), 0).await {
-            Ok(opened) => opened,
-            Err(BucketError::NotFound) => {
-                return Err(Step::Failed("the uploaded object is missing".into()));
-            }
-            Err(BucketError::Empty) => (aws_sdk_s3::primitives::ByteStream::from_static(b""), 0),
-            Err(e) => {
-                tracing::warn!(error = %chain_line(&e), "S3 unavailable");
-                return Err(defer(RETRY_LATER, "S3 is unavailable"));
-            }
-        };
-        rules::verify_size(upload, size)?;
-        let mut source = Source::new(body, 0);
-        let head = match source.peek(SNIFF_BYTES).await {
-            Ok(head) => head,
-            Err(e) => {
-                tracing::warn!(error = %e, "S3 read failed");
-                return Err(defer(RETRY_LATER, "S3 is unavailable"));
-            }
-        };
-        rules::verify_type(upload, &head)?;
-        Ok(source)
-    }
-
-    /// A direct post: the creator may post, with the chosen privacy level.
-    async fn check_creator(&self, upload: &Upload, access: &AccessToken) -> Result<(), Step> {
-        match self.admit(&ratelimit::TIKTOK_CREATOR_INFO, upload).await {
-            Ok(None) => {}
-            Ok(Some(step)) => return Err(step),
-            Err(e) => {
-                tracing::warn!(error = %chain_line(&e), "rate limiter unavailable");
-                return Err(defer(RETRY_LATER, "the rate limiter is unavailable"));
-            }
-        }
-        let info = match self.tiktok.creator_info(access).await {
-            Ok(info) => info,
-            Err(e) => return Err(tiktok_step("creator_info", &e)),
-        };
-        match upload.post.privacy_level {
-            Some(privacy) => rules::creator_allows(&info, privacy),
-            None => Ok(()),
-        }
-    }
-
-    /// One of TikTok's per-token limits, kept on our side: `Some` step to
-    /// defer by when it is used up.
-    pub(super) async fn admit(
-        &self,
-        limit: &RateLimit,
-        upload: &Upload,
-    ) -> Result<Option<Step>, PublishError> {
-        match self.limiter.admit(limit, upload.account_id.as_ref()).await {
-            Ok(()) => Ok(None),
-            Err(LimitError::Limited {
-                scope,
-                retry_after_seconds,
-            }) => Ok(Some(defer(
-                Duration::from_secs(retry_after_seconds),
-                format!("waiting for TikTok's {scope} limit"),
-            ))),
-            Err(LimitError::Unavailable(e)) => Err(e.into()),
-        }
-    }
-}
-
-/// A TikTok error while publishing, logged when TikTok is unavailable.
-fn tiktok_step(call: &str, e: &TikTokError) -> Step {
-    log_if_unavailable(call, e);
-    rules::tiktok_failure(call, e)
-}
-
-fn log_if_unavailable(call: &str, e: &TikTokError) {
-    if e.is_transient() {
-        tracing::warn!(error = %chain_line(e), call, "TikTok unavailable");
+        rules::after_status(status, plan, url_usable)
     }
 }

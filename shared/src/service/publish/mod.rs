@@ -19,13 +19,15 @@
 //! | file | what |
 //! |---|---|
 //! | `message` | what arrives on the queue, and the follow-ups we send |
-//! | `attempt` | claim, checks, init, settle |
+//! | `attempt` | claim, where an earlier publish stands, init, settle |
+//! | `preflight` | the account, the stored object, the creator, the limits |
 //! | `transfer`, `source` | the chunked, streamed transfer |
 //! | `status` | the status check when no webhook came |
 //! | `rules` | every decision, pure |
 
 mod attempt;
 mod message;
+mod preflight;
 mod rules;
 mod settings;
 mod source;
@@ -50,7 +52,7 @@ use crate::{
         upload::UploadStatus,
     },
     service::limits::Limiter,
-    support::{clock::Clock, metrics},
+    support::{clock::Clock, deadline::Deadline, metrics},
 };
 
 #[derive(thiserror::Error)]
@@ -134,24 +136,76 @@ impl Publisher {
         }
     }
 
-    /// Handles one queue message. An `Err` means the message should come
-    /// back (a store or queue outage); everything else is settled.
+    /// Handles one queue message, with no deadline.
     pub async fn handle(&self, message: PublishMessage) -> Result<Vec<Handled>, PublishError> {
-        let handled = self.dispatch(message).await?;
+        self.handle_within(message, Deadline::NONE).await
+    }
+
+    /// Handles one queue message, sending no chunk that may not finish
+    /// before `deadline`. An `Err` means the message should come back (a
+    /// store or queue outage); everything else is settled.
+    pub async fn handle_within(
+        &self,
+        message: PublishMessage,
+        deadline: Deadline,
+    ) -> Result<Vec<Handled>, PublishError> {
+        let handled = self.dispatch(message, deadline).await?;
         for metric in handled.iter().filter_map(rules::metric) {
             metrics::count(("Operation", "publish"), &[(metric, 1)]);
         }
         Ok(handled)
     }
 
-    async fn dispatch(&self, message: PublishMessage) -> Result<Vec<Handled>, PublishError> {
+    /// Receives of a message after which SQS gives it up.
+    pub fn max_receives(&self) -> u32 {
+        self.settings.max_receives
+    }
+
+    /// The last word on a message that failed its last receive: each upload
+    /// it would publish that is still waiting or publishing ends `failed`
+    /// with the reason, instead of staying `publishing` for good. A status
+    /// check gives nothing up: the webhook still settles its upload.
+    pub async fn give_up(
+        &self,
+        message: &PublishMessage,
+        error: &PublishError,
+    ) -> Result<(), PublishError> {
+        let PublishMessage::Publish { uploads, .. } = message else {
+            return Ok(());
+        };
+        let reason = format!(
+            "gave up after {} deliveries: {error}",
+            self.settings.max_receives
+        );
+        for id in uploads {
+            match self
+                .store
+                .abandon_upload(id, &reason, self.clock.now())
+                .await
+            {
+                Ok(()) => {
+                    tracing::warn!(upload_id = %id, reason = %reason, "upload failed");
+                    metrics::count(("Operation", "publish"), &[("PublishFailed", 1)]);
+                }
+                Err(StoreError::NotLeasable) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn dispatch(
+        &self,
+        message: PublishMessage,
+        deadline: Deadline,
+    ) -> Result<Vec<Handled>, PublishError> {
         match message {
             PublishMessage::Ignore => Ok(vec![Handled::Ignored]),
             PublishMessage::Publish { uploads, attempt } => {
                 let mut handled = Vec::with_capacity(uploads.len());
                 for id in uploads {
                     // Boxed: the publish future is large and deeply nested.
-                    handled.push(Box::pin(self.publish(&id, attempt)).await?);
+                    handled.push(Box::pin(self.publish_within(&id, attempt, deadline)).await?);
                 }
                 Ok(handled)
             }

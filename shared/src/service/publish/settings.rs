@@ -28,6 +28,15 @@ pub struct PublishSettings {
     /// Status checks before we stop asking (`PUBLISH_MAX_STATUS_CHECKS`,
     /// 0-1000).
     pub max_status_checks: u32,
+    /// The longest one chunk may take to send (`PUBLISH_CHUNK_SECONDS`,
+    /// 1-900): no chunk is started with less time left before the
+    /// invocation's deadline; the transfer goes on in the next one.
+    pub chunk_time: Duration,
+    /// Receives of a message before SQS moves it to the dead-letter queue
+    /// (`PUBLISH_MAX_RECEIVES`, 1-100; the template's `maxReceiveCount`): on
+    /// the last, a message that still fails fails its upload with the
+    /// reason, instead of leaving it `publishing`.
+    pub max_receives: u32,
 }
 
 impl Default for PublishSettings {
@@ -40,6 +49,8 @@ impl Default for PublishSettings {
             max_defer: Duration::from_secs(900),
             status_check_delay: Duration::from_secs(900),
             max_status_checks: 96,
+            chunk_time: Duration::from_secs(120),
+            max_receives: 5,
         }
     }
 }
@@ -82,6 +93,16 @@ impl PublishSettings {
                 "PUBLISH_MAX_STATUS_CHECKS",
                 u64::from(defaults.max_status_checks),
                 (0, 1000),
+            )? as u32,
+            chunk_time: env.seconds(
+                "PUBLISH_CHUNK_SECONDS",
+                defaults.chunk_time.as_secs(),
+                (1, 900),
+            )?,
+            max_receives: env.number(
+                "PUBLISH_MAX_RECEIVES",
+                u64::from(defaults.max_receives),
+                (1, 100),
             )? as u32,
         })
     }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::{
     Handled, PublishError, Publisher,
-    attempt::Access,
     message::FollowUp,
+    preflight::Access,
     rules::{self, AfterCheck},
 };
 use crate::{

@@ -2,6 +2,8 @@
 //! order. A chunk the host failed is read from S3 again and resent; where
 //! to go after each answer is `rules::after_chunk`.
 
+use std::time::Duration;
+
 use super::{
     Publisher,
     rules::{self, AfterChunk, RETRY_LATER, Step, defer},
@@ -12,32 +14,49 @@ use crate::{
         secrets::UploadUrl,
         upload::{ChunkPlan, Upload},
     },
-    support::{backoff::backoff, errors::chain_line},
+    support::{backoff::backoff, deadline::Deadline, errors::chain_line},
 };
 
 /// How a transfer on one upload_url ended.
 pub(super) enum Transfer {
     Complete,
-    /// The upload_url can no longer take the video: init again.
-    Reinit(&'static str),
+    /// The answer did not say where TikTok is: its status decides.
+    Ambiguous {
+        why: &'static str,
+        url_usable: bool,
+    },
     Stop(Step),
 }
 
 impl Publisher {
-    /// Streams the object into the chunk PUTs, in order. `source` is the
-    /// read the checks opened, if it is still at byte 0.
+    /// Streams the object into the chunk PUTs, in order, from chunk
+    /// `from`. `source` is the read the checks opened, if any. No chunk is
+    /// started that may not finish before `deadline`: the transfer then
+    /// goes on in the next invocation, from where TikTok is.
     pub(super) async fn transfer(
         &self,
         upload: &Upload,
         url: &UploadUrl,
         plan: &ChunkPlan,
+        from: usize,
         mut source: Option<Source>,
+        deadline: Deadline,
     ) -> Transfer {
         let key = upload.id.object_key();
         let chunks: Vec<_> = plan.chunks().collect();
-        let mut index = 0;
+        let mut index = from;
         let mut failures = 0;
         while let Some(chunk) = chunks.get(index) {
+            if !deadline.allows(self.clock.now(), self.settings.chunk_time) {
+                tracing::info!(
+                    chunk = chunk.index,
+                    "too near the deadline for another chunk"
+                );
+                return Transfer::Stop(defer(
+                    Duration::ZERO,
+                    "the transfer goes on in the next invocation",
+                ));
+            }
             let src = match source.take() {
                 Some(s) if s.offset == chunk.first => s,
                 _ => match self.bucket.open(&key, chunk.first).await {
@@ -85,7 +104,9 @@ impl Publisher {
                     index = at;
                     failures += 1;
                 }
-                AfterChunk::Reinit(why) => return Transfer::Reinit(why),
+                AfterChunk::Ambiguous { why, url_usable } => {
+                    return Transfer::Ambiguous { why, url_usable };
+                }
                 AfterChunk::Stop(step) => {
                     if let Step::Defer { reason, .. } = &step {
                         tracing::warn!(chunk = chunk.index, reason = %reason, "transfer stopped");

@@ -21,10 +21,16 @@ pub enum AfterChunk {
     Retry,
     /// TikTok has the bytes up to chunk `index`'s start: go on from there.
     Realign(usize),
-    /// This upload_url can no longer take the video: init again.
-    Reinit(&'static str),
+    /// The answer does not say where TikTok is (expired, no task, progress
+    /// unknown or off the plan): ask TikTok's status before anything else.
+    /// `url_usable`: whether the upload_url may still take bytes.
+    Ambiguous { why: &'static str, url_usable: bool },
     /// End the attempt.
     Stop(Step),
+}
+
+fn ambiguous(why: &'static str, url_usable: bool) -> AfterChunk {
+    AfterChunk::Ambiguous { why, url_usable }
 }
 
 pub fn after_chunk(
@@ -41,17 +47,17 @@ pub fn after_chunk(
         Ok(ChunkAnswer::Partial) => {
             AfterChunk::Stop(failed("TikTok wanted more bytes than the file has"))
         }
-        Ok(ChunkAnswer::Expired) => AfterChunk::Reinit("expired"),
-        Ok(ChunkAnswer::NoTask) => AfterChunk::Reinit("no upload task"),
+        Ok(ChunkAnswer::Expired) => ambiguous("expired", false),
+        Ok(ChunkAnswer::NoTask) => ambiguous("no upload task", false),
         // TikTok says where it is: continue from there if that is a chunk
         // boundary of ours.
         Ok(ChunkAnswer::OutOfOrder { uploaded }) => match uploaded {
             Some(u) if u == plan.video_size => AfterChunk::Complete,
             Some(u) => match chunks.iter().position(|c| c.first == u) {
                 Some(at) if failures < max_attempts => AfterChunk::Realign(at),
-                _ => AfterChunk::Reinit("progress does not match the plan"),
+                _ => ambiguous("progress does not match the plan", true),
             },
-            None => AfterChunk::Reinit("progress unknown"),
+            None => ambiguous("progress unknown", true),
         },
         Ok(ChunkAnswer::Refused { status }) => AfterChunk::Stop(failed(format!(
             "TikTok's upload host refused chunk {} (HTTP {status})",
@@ -89,11 +95,11 @@ mod tests {
             (at(Ok(ChunkAnswer::Complete), 2, 0), AfterChunk::Complete),
             (
                 at(Ok(ChunkAnswer::Expired), 1, 0),
-                AfterChunk::Reinit("expired"),
+                ambiguous("expired", false),
             ),
             (
                 at(Ok(ChunkAnswer::NoTask), 1, 0),
-                AfterChunk::Reinit("no upload task"),
+                ambiguous("no upload task", false),
             ),
             (
                 at(out_of_order(Some(200_000_000)), 1, 0),
@@ -106,15 +112,15 @@ mod tests {
             (at(out_of_order(Some(0)), 2, 4), AfterChunk::Realign(0)),
             (
                 at(out_of_order(Some(0)), 2, 5),
-                AfterChunk::Reinit("progress does not match the plan"),
+                ambiguous("progress does not match the plan", true),
             ),
             (
                 at(out_of_order(Some(1234)), 1, 0),
-                AfterChunk::Reinit("progress does not match the plan"),
+                ambiguous("progress does not match the plan", true),
             ),
             (
                 at(out_of_order(None), 1, 0),
-                AfterChunk::Reinit("progress unknown"),
+                ambiguous("progress unknown", true),
             ),
             (
                 at(Ok(ChunkAnswer::Refused { status: 400 }), 1, 0),

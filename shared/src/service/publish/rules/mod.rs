@@ -13,7 +13,7 @@ mod tiktok;
 
 pub use checks::{account_ready, creator_allows, verify_size, verify_type};
 pub use chunks::{AfterChunk, after_chunk};
-pub use tiktok::{AfterCheck, Resume, after_check, resume, tiktok_failure};
+pub use tiktok::{AfterCheck, AfterStatus, after_check, after_status, tiktok_failure};
 
 use std::time::Duration;
 
@@ -22,9 +22,11 @@ use crate::domain::upload::UploadStatus;
 
 /// A transient failure's retry delay: a minute, TikTok's rate window.
 pub const RETRY_LATER: Duration = Duration::from_secs(60);
-/// Inits (each a fresh upload_url) one attempt may make after an upload_url
-/// expired or vanished mid-transfer.
-pub const MAX_REINITS: u32 = 2;
+/// Inits (each a fresh upload_url) one attempt may make after TikTok
+/// reported a publish that never got every byte.
+pub const MAX_INITS: u32 = 3;
+/// How many times one attempt may ask where a stopped-short transfer stands.
+pub const MAX_TURNS: u32 = 8;
 
 /// Where one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,13 @@
-//! What TikTok's answers mean to a publish: a failed call, the status of
-//! an earlier publish, and a status check.
+//! What TikTok's answers mean to a publish: a failed call, the status of a
+//! publish whose transfer stopped short, and a status check.
 
 use super::{RETRY_LATER, Step, defer, failed};
 use crate::{
     adapters::tiktok::posting::{PublishState, PublishStatus},
-    domain::{tiktok::TikTokError, upload::UploadStatus},
+    domain::{
+        tiktok::TikTokError,
+        upload::{ChunkPlan, UploadStatus},
+    },
 };
 
 /// A TikTok error while publishing: transient ones wait, others end it.
@@ -19,31 +22,50 @@ pub fn tiktok_failure(call: &str, e: &TikTokError) -> Step {
     failed(format!("TikTok {call} refused: {}{detail}", e.code()))
 }
 
-/// What became of a publish an earlier attempt started.
+/// What TikTok's status says of a publish we hold whose transfer stopped
+/// short: in an earlier attempt, or just now with an answer that does not
+/// say (a lost answer, a refused resend, progress unknown). A publish is
+/// replaced only when TikTok reports it never got every byte (or does not
+/// know it); when it cannot say, we wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resume {
-    /// It cannot complete on its own (TikTok has not all the bytes, or does
-    /// not know it): start a new one.
-    StartOver,
-    /// It is TikTok's now, or settled: end the attempt here.
+pub enum AfterStatus {
+    /// TikTok has every byte, or settled the publish: end the attempt so.
     Done(Step),
+    /// TikTok never got every byte and the upload_url cannot take them:
+    /// a new init replaces the publish.
+    Replace,
+    /// TikTok has the bytes up to chunk `index`'s start, and the
+    /// upload_url takes the rest: go on from there, resending nothing.
+    Continue(usize),
 }
 
-/// Reads TikTok's status of the earlier publish of a `size`-byte upload.
-pub fn resume(status: Result<PublishStatus, TikTokError>, size: u64) -> Resume {
+/// Reads TikTok's status of a publish of `plan`'s video, whose upload_url
+/// can (`url_usable`) or cannot take more bytes.
+pub fn after_status(
+    status: Result<PublishStatus, TikTokError>,
+    plan: &ChunkPlan,
+    url_usable: bool,
+) -> AfterStatus {
     match status {
-        Ok(status) => match status.state {
-            PublishState::ProcessingUpload if status.uploaded_bytes.unwrap_or(0) < size => {
-                Resume::StartOver
+        Ok(status) => match (status.state, status.uploaded_bytes) {
+            (PublishState::ProcessingUpload, None) => AfterStatus::Done(defer(
+                RETRY_LATER,
+                "TikTok has not said how much of the video it has",
+            )),
+            (PublishState::ProcessingUpload, Some(uploaded)) if uploaded < plan.video_size => {
+                match plan.chunks().position(|c| c.first == uploaded) {
+                    Some(at) if url_usable => AfterStatus::Continue(at),
+                    _ => AfterStatus::Replace,
+                }
             }
-            PublishState::Failed => Resume::Done(failed(format!(
+            (PublishState::Failed, _) => AfterStatus::Done(failed(format!(
                 "TikTok: {}",
                 status.fail_reason.as_deref().unwrap_or("failed")
             ))),
-            _ => Resume::Done(Step::Transferred),
+            _ => AfterStatus::Done(Step::Transferred),
         },
-        Err(TikTokError::Api { code, .. }) if code == "invalid_publish_id" => Resume::StartOver,
-        Err(e) => Resume::Done(tiktok_failure("status", &e)),
+        Err(TikTokError::Api { code, .. }) if code == "invalid_publish_id" => AfterStatus::Replace,
+        Err(e) => AfterStatus::Done(tiktok_failure("status", &e)),
     }
 }
 
@@ -104,51 +126,92 @@ mod tests {
     }
 
     #[test]
-    fn an_earlier_publish_is_replaced_only_when_it_cannot_complete() {
+    fn a_publish_is_replaced_only_when_tiktok_reports_it_never_completed() {
         use PublishState::*;
-        let size = 1000;
+        let plan = ChunkPlan::for_size(200_000_000).unwrap();
+        let unknown = defer(
+            RETRY_LATER,
+            "TikTok has not said how much of the video it has",
+        );
+        // (status, the upload_url still takes bytes, expected)
         let cases = [
             (
-                Ok(status(ProcessingUpload, Some(999), None)),
-                Resume::StartOver,
+                Ok(status(ProcessingUpload, Some(64_000_000), None)),
+                true,
+                AfterStatus::Continue(1),
             ),
-            (Ok(status(ProcessingUpload, None, None)), Resume::StartOver),
             (
-                Ok(status(ProcessingUpload, Some(1000), None)),
-                Resume::Done(Step::Transferred),
+                Ok(status(ProcessingUpload, Some(0), None)),
+                true,
+                AfterStatus::Continue(0),
+            ),
+            (
+                Ok(status(ProcessingUpload, Some(64_000_000), None)),
+                false,
+                AfterStatus::Replace,
+            ),
+            (
+                Ok(status(ProcessingUpload, Some(1234), None)),
+                true,
+                AfterStatus::Replace,
+            ),
+            (
+                Ok(status(ProcessingUpload, None, None)),
+                true,
+                AfterStatus::Done(unknown.clone()),
+            ),
+            (
+                Ok(status(ProcessingUpload, None, None)),
+                false,
+                AfterStatus::Done(unknown),
+            ),
+            (
+                Ok(status(ProcessingUpload, Some(200_000_000), None)),
+                false,
+                AfterStatus::Done(Step::Transferred),
             ),
             (
                 Ok(status(ProcessingDownload, None, None)),
-                Resume::Done(Step::Transferred),
+                false,
+                AfterStatus::Done(Step::Transferred),
             ),
             (
                 Ok(status(PublishComplete, None, None)),
-                Resume::Done(Step::Transferred),
+                false,
+                AfterStatus::Done(Step::Transferred),
             ),
             (
                 Ok(status(SendToUserInbox, None, None)),
-                Resume::Done(Step::Transferred),
+                true,
+                AfterStatus::Done(Step::Transferred),
             ),
             (
                 Ok(status(Other("NEW".into()), None, None)),
-                Resume::Done(Step::Transferred),
+                true,
+                AfterStatus::Done(Step::Transferred),
             ),
             (
                 Ok(status(Failed, None, Some("duration_check_failed"))),
-                Resume::Done(Step::Failed("TikTok: duration_check_failed".into())),
+                true,
+                AfterStatus::Done(Step::Failed("TikTok: duration_check_failed".into())),
             ),
             (
-                Ok(status(Failed, None, None)),
-                Resume::Done(Step::Failed("TikTok: failed".into())),
+                Err(api(400, "invalid_publish_id", "")),
+                true,
+                AfterStatus::Replace,
             ),
-            (Err(api(400, "invalid_publish_id", "")), Resume::StartOver),
             (
                 Err(TikTokError::Timeout),
-                Resume::Done(defer(RETRY_LATER, "TikTok status failed: timeout")),
+                true,
+                AfterStatus::Done(defer(RETRY_LATER, "TikTok status failed: timeout")),
             ),
         ];
-        for (answer, expected) in cases {
-            assert_eq!(resume(answer, size), expected);
+        for (i, (answer, url_usable, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                after_status(answer, &plan, url_usable),
+                expected,
+                "case {i}"
+            );
         }
     }
 

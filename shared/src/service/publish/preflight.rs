@@ -1,0 +1,132 @@
+//! What is checked before TikTok hears of a publish: the account can still
+//! post (and its access token), the stored object is what was declared,
+//! the creator may post with the chosen privacy, and TikTok's per-token
+//! limits allow the call.
+
+use std::time::Duration;
+
+use super::{
+    PublishError, Publisher,
+    rules::{self, RETRY_LATER, Step, defer},
+    source::Source,
+};
+use crate::{
+    adapters::s3::BucketError,
+    domain::{
+        ports::{AccountStore, SealError, TokenSealer},
+        ratelimit::{self, RateLimit},
+        secrets::AccessToken,
+        tiktok::TikTokError,
+        upload::{SNIFF_BYTES, Upload},
+    },
+    service::limits::LimitError,
+    support::errors::chain_line,
+};
+
+/// The account's access token, or why the upload cannot be published.
+pub(super) enum Access {
+    Ready(AccessToken),
+    Refused(Step),
+}
+
+impl Publisher {
+    /// The account's access token, or why there is none.
+    pub(super) async fn access_token(&self, upload: &Upload) -> Result<Access, PublishError> {
+        let account = self.store.get_account(&upload.account_id).await?;
+        let sealed = match rules::account_ready(account, upload) {
+            Ok(sealed) => sealed,
+            Err(step) => return Ok(Access::Refused(step)),
+        };
+        match self.sealer.open(&upload.account_id, &sealed).await {
+            Ok(tokens) => Ok(Access::Ready(tokens.access)),
+            Err(SealError::Rejected) => Ok(Access::Refused(Step::Failed(
+                "the account's tokens do not open; connect it again".into(),
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The stored object must be what was declared: its size, and a
+    /// container of the declared type. TikTok hears of nothing otherwise.
+    /// The read that checks it stays open for the transfer.
+    pub(super) async fn verify_object(&self, upload: &Upload) -> Result<Source, Step> {
+        let (body, size) = match self.bucket.open(&upload.id.object_key(), 0).await {
+            Ok(opened) => opened,
+            Err(BucketError::NotFound) => {
+                return Err(Step::Failed("the uploaded object is missing".into()));
+            }
+            Err(BucketError::Empty) => (aws_sdk_s3::primitives::ByteStream::from_static(b""), 0),
+            Err(e) => {
+                tracing::warn!(error = %chain_line(&e), "S3 unavailable");
+                return Err(defer(RETRY_LATER, "S3 is unavailable"));
+            }
+        };
+        rules::verify_size(upload, size)?;
+        let mut source = Source::new(body, 0);
+        let head = match source.peek(SNIFF_BYTES).await {
+            Ok(head) => head,
+            Err(e) => {
+                tracing::warn!(error = %e, "S3 read failed");
+                return Err(defer(RETRY_LATER, "S3 is unavailable"));
+            }
+        };
+        rules::verify_type(upload, &head)?;
+        Ok(source)
+    }
+
+    /// A direct post: the creator may post, with the chosen privacy level.
+    pub(super) async fn check_creator(
+        &self,
+        upload: &Upload,
+        access: &AccessToken,
+    ) -> Result<(), Step> {
+        match self.admit(&ratelimit::TIKTOK_CREATOR_INFO, upload).await {
+            Ok(None) => {}
+            Ok(Some(step)) => return Err(step),
+            Err(e) => {
+                tracing::warn!(error = %chain_line(&e), "rate limiter unavailable");
+                return Err(defer(RETRY_LATER, "the rate limiter is unavailable"));
+            }
+        }
+        let info = match self.tiktok.creator_info(access).await {
+            Ok(info) => info,
+            Err(e) => return Err(tiktok_step("creator_info", &e)),
+        };
+        match upload.post.privacy_level {
+            Some(privacy) => rules::creator_allows(&info, privacy),
+            None => Ok(()),
+        }
+    }
+
+    /// One of TikTok's per-token limits, kept on our side: `Some` step to
+    /// defer by when it is used up.
+    pub(super) async fn admit(
+        &self,
+        limit: &RateLimit,
+        upload: &Upload,
+    ) -> Result<Option<Step>, PublishError> {
+        match self.limiter.admit(limit, upload.account_id.as_ref()).await {
+            Ok(()) => Ok(None),
+            Err(LimitError::Limited {
+                scope,
+                retry_after_seconds,
+            }) => Ok(Some(defer(
+                Duration::from_secs(retry_after_seconds),
+                format!("waiting for TikTok's {scope} limit"),
+            ))),
+            Err(LimitError::Unavailable(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// A TikTok error while publishing, logged when TikTok is unavailable.
+pub(super) fn tiktok_step(call: &str, e: &TikTokError) -> Step {
+    log_if_unavailable(call, e);
+    rules::tiktok_failure(call, e)
+}
+
+pub(super) fn log_if_unavailable(call: &str, e: &TikTokError) {
+    if e.is_transient() {
+        tracing::warn!(error = %chain_line(e), call, "TikTok unavailable");
+    }
+}
