@@ -13,6 +13,16 @@ fn load(relative: &str) -> Value {
 
 /// `(METHOD, path) -> (function, authenticated)` from the template's
 /// HttpApi events.
+/// `{$ref: "#/components/responses/<name>"}`.
+fn reference(name: &str) -> Value {
+    let mut reference = serde_yaml::Mapping::new();
+    reference.insert(
+        "$ref".into(),
+        format!("#/components/responses/{name}").into(),
+    );
+    Value::Mapping(reference)
+}
+
 fn template_routes() -> BTreeMap<(String, String), (String, bool)> {
     let template = load("../template.yaml");
     let mut routes = BTreeMap::new();
@@ -80,11 +90,28 @@ fn the_openapi_document_matches_the_templates_routes() {
         );
         let responses = operation["responses"].as_mapping().unwrap();
         if *authenticated {
-            assert!(
-                responses.contains_key("401"),
-                "{route:?}: an authenticated route documents 401"
+            assert_eq!(
+                responses.get("401"),
+                Some(&reference("Unauthorized")),
+                "{route:?}: an authenticated route documents the authorizer's 401"
             );
         }
+        // Every route is throttled by API Gateway, which answers first.
+        let throttled = responses.get("429");
+        assert!(
+            throttled == Some(&reference("RateLimited"))
+                || throttled == Some(&reference("Throttled")),
+            "{route:?}: documents API Gateway's 429"
+        );
+    }
+    // Both of API Gateway's own answers are in its shape.
+    let gateway = "#/components/schemas/GatewayMessage";
+    for response in ["Unauthorized", "RateLimited", "Throttled"] {
+        let schema = serde_yaml::to_string(
+            &doc["components"]["responses"][response]["content"]["application/json"]["schema"],
+        )
+        .unwrap();
+        assert!(schema.contains(gateway), "{response}: {schema}");
     }
     // The two unauthenticated routes are the callback and the webhook.
     let open: Vec<_> = routes

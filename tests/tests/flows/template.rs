@@ -1,24 +1,94 @@
-//! template.yaml passes each function that checks its worst case its own
-//! `Timeout` as `FUNCTION_TIMEOUT_SECONDS`, so the check at cold start is
-//! against the timeout Lambda will really enforce.
+//! template.yaml, read as data: the settings that keep the deployed stack
+//! within its bounds and its secrets with their owners. Each test names one
+//! promise the README makes about the deployment.
 
-use std::path::Path;
+use std::{collections::BTreeSet, path::Path};
 
 use serde_yaml::Value;
 
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).expect("readable")).expect("YAML")
+}
+
+/// The untagged value of `!Ref X` / `!GetAtt X.Arn` (or a plain value).
+fn untagged(value: &Value) -> &Value {
+    match value {
+        Value::Tagged(tagged) => &tagged.value,
+        other => other,
+    }
+}
+
+/// The name `!Ref` or `!GetAtt` points at (`X` of `X.Arn`).
+fn target(value: &Value) -> Option<&str> {
+    untagged(value)
+        .as_str()
+        .map(|s| s.split('.').next().unwrap_or(s))
+}
+
+fn number(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A parameter's default, for a `!Ref` to it.
+fn default_of(template: &Value, reference: &Value) -> u64 {
+    let name = target(reference).expect("a !Ref");
+    number(&template["Parameters"][name]["Default"]).unwrap_or_else(|| panic!("{name} default"))
+}
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match untagged(value) {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn actions(statement: &Value) -> Vec<&str> {
+    as_list(&statement["Action"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Whether an IAM action pattern (with `*`) grants `action`.
+fn grants(pattern: &str, action: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    let action = action.to_ascii_lowercase();
+    match pattern.split_once('*') {
+        None => pattern == action,
+        Some((head, _)) => action.starts_with(head),
+    }
+}
+
+fn functions(template: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter_map(|(name, r)| Some((name.as_str()?, r)))
+}
+
+fn role_statements(function: &Value) -> Vec<&Value> {
+    as_list(&function["Properties"]["Policies"])
+        .into_iter()
+        .flat_map(|policy| as_list(&policy["Statement"]))
+        .collect()
+}
+
 #[test]
 fn functions_that_check_their_worst_case_are_given_their_own_timeout() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let template: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).expect("readable")).expect("YAML");
+    let template = template();
     let default = template["Globals"]["Function"]["Timeout"]
         .as_u64()
         .expect("a global timeout");
     let mut checked = Vec::new();
-    for (name, resource) in template["Resources"].as_mapping().expect("resources") {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
+    for (name, resource) in functions(&template) {
         let properties = &resource["Properties"];
         let timeout = properties["Timeout"].as_u64().unwrap_or(default);
         let passed = &properties["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECONDS"];
@@ -37,19 +107,263 @@ fn functions_that_check_their_worst_case_are_given_their_own_timeout() {
 
 #[test]
 fn the_publish_queue_gives_a_message_up_when_the_publisher_does() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let template: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).expect("readable")).expect("YAML");
+    let template = template();
     let redrive = &template["Resources"]["PublishQueue"]["Properties"]["RedrivePolicy"];
-    let max = match &redrive["maxReceiveCount"] {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    };
     assert_eq!(
-        max,
+        number(&redrive["maxReceiveCount"]),
         Some(u64::from(
             shared::service::publish::PublishSettings::default().max_receives
         ))
     );
+}
+
+#[test]
+fn every_route_is_throttled_and_the_open_routes_harder() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let default = &api["DefaultRouteSettings"];
+    let (rate, burst) = (
+        default_of(&template, &default["ThrottlingRateLimit"]),
+        default_of(&template, &default["ThrottlingBurstLimit"]),
+    );
+    assert!(rate >= 1 && burst >= rate, "{rate}/{burst}");
+    let mut open = BTreeSet::new();
+    for (_, function) in functions(&template) {
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            let p = &event["Properties"];
+            if event["Type"].as_str() == Some("HttpApi")
+                && p["Auth"]["Authorizer"].as_str() == Some("NONE")
+            {
+                open.insert(format!(
+                    "{} {}",
+                    p["Method"].as_str().unwrap().to_uppercase(),
+                    p["Path"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    assert_eq!(open.len(), 2, "the callback and the webhook: {open:?}");
+    let routes = api["RouteSettings"].as_mapping().expect("route settings");
+    for route in &open {
+        let settings = &routes[route.as_str()];
+        let own_rate = default_of(&template, &settings["ThrottlingRateLimit"]);
+        let own_burst = default_of(&template, &settings["ThrottlingBurstLimit"]);
+        assert!(own_rate < rate && own_burst < burst, "{route}");
+    }
+}
+
+#[test]
+fn the_api_logs_each_request_without_its_query_or_headers() {
+    let template = template();
+    let settings = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let group = target(&settings["DestinationArn"]).expect("a log group");
+    assert_eq!(
+        template["Resources"][group]["Type"].as_str(),
+        Some("AWS::Logs::LogGroup")
+    );
+    assert!(template["Resources"][group]["Properties"]["RetentionInDays"].is_number());
+    let format = settings["Format"].as_str().expect("a format");
+    let fields: serde_json::Value = serde_json::from_str(format).expect("one JSON object");
+    for field in ["requestId", "routeKey", "status", "ip"] {
+        assert!(fields[field].is_string(), "{field}");
+    }
+    // The callback's query holds the authorization code and the state.
+    for leak in ["$request", "querystring", "header", "path", "body"] {
+        assert!(!format.to_lowercase().contains(leak), "{leak} in {format}");
+    }
+}
+
+#[test]
+fn refreshes_keep_their_concurrency_and_publishing_has_a_ceiling() {
+    let template = template();
+    let refresh = &template["Resources"]["TokenRefreshFunction"]["Properties"];
+    let Value::Tagged(reserved) = &refresh["ReservedConcurrentExecutions"] else {
+        panic!("token-refresh reserves concurrency");
+    };
+    let choice = reserved.value.as_sequence().expect("!If");
+    assert!(default_of(&template, &choice[1]) >= 1);
+    let event = &template["Resources"]["UploadPublishFunction"]["Properties"]["Events"]["Uploaded"];
+    let ceiling = default_of(
+        &template,
+        &event["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+    );
+    assert!((2..=1000).contains(&ceiling), "{ceiling}");
+}
+
+#[test]
+fn only_the_roles_that_seal_or_open_may_use_the_token_key() {
+    let template = template();
+    let policy = &template["Resources"]["TokenKey"]["Properties"]["KeyPolicy"];
+    let uses = [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:ReEncryptFrom",
+        "kms:CreateGrant",
+    ];
+    let mut decrypters = BTreeSet::new();
+    for statement in as_list(&policy["Statement"]) {
+        let principal = &statement["Principal"]["AWS"];
+        let granted: Vec<&str> = uses
+            .into_iter()
+            .filter(|use_| actions(statement).iter().any(|a| grants(a, use_)))
+            .collect();
+        if granted.is_empty() {
+            continue;
+        }
+        // Every use is granted to named roles, with our encryption context.
+        for role in as_list(principal) {
+            let role = target(role).expect("a role");
+            assert!(role.ends_with("FunctionRole"), "{role} may {granted:?}");
+            if granted.contains(&"kms:Decrypt") {
+                decrypters.insert(role.to_owned());
+            }
+        }
+        let condition = &statement["Condition"]["StringEquals"];
+        assert!(
+            condition["kms:EncryptionContext:purpose"].is_string(),
+            "{statement:?}"
+        );
+    }
+    assert_eq!(
+        decrypters.into_iter().collect::<Vec<_>>(),
+        [
+            "AccountsApiFunctionRole",
+            "OAuthCallbackFunctionRole",
+            "TokenRefreshFunctionRole",
+            "UploadPublishFunctionRole"
+        ]
+    );
+    // No role policy can add to that.
+    for (name, function) in functions(&template) {
+        for statement in role_statements(function) {
+            assert!(
+                !actions(statement).iter().any(|a| a.starts_with("kms:")),
+                "{name} grants itself {statement:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dead_letter_queues_take_only_what_is_meant_for_them() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let policy = &template["Resources"]["RefreshDeadLetterQueuePolicy"]["Properties"];
+    let statements = as_list(&policy["PolicyDocument"]["Statement"]);
+    assert_eq!(statements.len(), 1);
+    let allowed: BTreeSet<String> =
+        as_list(&statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"])
+            .into_iter()
+            .filter_map(|arn| untagged(arn).as_str().map(str::to_owned))
+            .collect();
+    // Every schedule that dead-letters here is named, and nothing else.
+    let mut schedules = BTreeSet::new();
+    for event in functions(&template)
+        .filter_map(|(_, f)| f["Properties"]["Events"].as_mapping())
+        .flat_map(|events| events.values())
+    {
+        let p = &event["Properties"];
+        if target(&p["DeadLetterConfig"]["Arn"]) == Some("RefreshDeadLetterQueue") {
+            let name = untagged(&p["Name"]).as_str().expect("a named rule");
+            schedules.insert(format!(
+                "arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{name}"
+            ));
+        }
+    }
+    assert_eq!(schedules.len(), 2);
+    assert_eq!(allowed, schedules);
+    // Every queue policy is bound to its sender.
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::SQS::QueuePolicy") {
+            continue;
+        }
+        for statement in as_list(&resource["Properties"]["PolicyDocument"]["Statement"]) {
+            let condition = serde_yaml::to_string(&statement["Condition"]).unwrap_or_default();
+            assert!(
+                condition.contains("aws:SourceArn") || condition.contains("aws:SourceAccount"),
+                "{name:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_webhook_cannot_delete_uploads_or_accounts() {
+    let template = template();
+    let webhook = &template["Resources"]["TikTokWebhookFunction"];
+    for statement in role_statements(webhook) {
+        if !actions(statement)
+            .iter()
+            .any(|a| grants(a, "dynamodb:DeleteItem"))
+        {
+            continue;
+        }
+        let keys: Vec<&str> =
+            as_list(&statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+                .into_iter()
+                .filter_map(Value::as_str)
+                .collect();
+        assert_eq!(keys, ["EVENT#*"], "{statement:?}");
+    }
+}
+
+#[test]
+fn the_upload_origin_is_required_and_never_a_wildcard() {
+    let template = template();
+    let parameter = &template["Parameters"]["UploadAllowedOrigin"];
+    assert!(parameter["Default"].is_null(), "no default origin");
+    let pattern = regex_lite::Regex::new(parameter["AllowedPattern"].as_str().expect("a pattern"))
+        .expect("a regex");
+    for origin in [
+        "https://app.example.com",
+        "https://app.example.com:8443",
+        "http://localhost:3000",
+    ] {
+        assert!(pattern.is_match(origin), "{origin}");
+    }
+    for origin in [
+        "*",
+        "https://*.example.com",
+        "http://app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "https://app.example.com https://evil.example",
+        "",
+    ] {
+        assert!(!pattern.is_match(origin), "{origin}");
+    }
+    let rules =
+        &template["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"]["CorsRules"];
+    for rule in as_list(rules) {
+        let origins = as_list(&rule["AllowedOrigins"]);
+        assert_eq!(origins.len(), 1);
+        assert_eq!(target(origins[0]), Some("UploadAllowedOrigin"));
+    }
+}
+
+#[test]
+fn cloudwatch_may_publish_to_the_encrypted_alarm_topic() {
+    let template = template();
+    let topic = &template["Resources"]["AlarmTopic"]["Properties"];
+    let key = target(&topic["KmsMasterKeyId"]).expect("a key of ours");
+    assert_eq!(
+        template["Resources"][key]["Type"].as_str(),
+        Some("AWS::KMS::Key"),
+        "the AWS managed key's policy cannot let CloudWatch in"
+    );
+    let policy = &template["Resources"][key]["Properties"]["KeyPolicy"];
+    let cloudwatch = as_list(&policy["Statement"])
+        .into_iter()
+        .find(|s| s["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com"))
+        .expect("a statement for CloudWatch");
+    for action in ["kms:Decrypt", "kms:GenerateDataKey"] {
+        assert!(
+            actions(cloudwatch).iter().any(|a| grants(a, action)),
+            "{action}"
+        );
+    }
+    assert!(!cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
 }
