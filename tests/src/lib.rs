@@ -63,6 +63,10 @@ pub fn base_env(
         ("TIKTOK_CLIENT_SECRET", sandbox_config.client_secret.clone()),
         ("TIKTOK_AUTH_URL", sandbox.auth_url().to_string()),
         ("TIKTOK_API_BASE_URL", sandbox.base_url().to_string()),
+        (
+            "TIKTOK_UPLOAD_ORIGINS",
+            sandbox.base_url().origin().ascii_serialization(),
+        ),
         ("TIKTOK_TIMEOUT_SECONDS", "2".into()),
         // The emulator answers slower than DynamoDB under the suite's load.
         ("AWS_OPERATION_TIMEOUT_SECONDS", "5".into()),

@@ -53,6 +53,12 @@ impl RunningSandbox {
         self.shared.state().posting.processing_delay = delay;
     }
 
+    /// Upload URLs issued from now on name `host` (e.g. `localhost` for a
+    /// sandbox on 127.0.0.1): the same server under another origin.
+    pub fn set_upload_host(&self, host: Option<&str>) {
+        self.shared.state().posting.upload_host = host.map(str::to_owned);
+    }
+
     /// Expires every upload URL issued so far (their PUTs get 403).
     pub fn expire_upload_urls(&self) {
         expire_all(&self.shared);

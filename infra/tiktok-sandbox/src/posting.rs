@@ -197,6 +197,9 @@ pub(crate) struct PostingState {
     pub blocks: HashMap<String, String>,
     pub outcome: PublishOutcome,
     pub processing_delay: Duration,
+    /// The host upload URLs name instead of this server's own (the same
+    /// server, reached by another name: another origin).
+    pub upload_host: Option<String>,
     /// Successful init calls per open_id, both kinds.
     pub inits: HashMap<String, u64>,
     direct_inits: HashMap<String, VecDeque<Instant>>,
@@ -679,6 +682,10 @@ fn init(shared: &Shared, headers: &HeaderMap, body: &Bytes, direct: bool) -> Res
     let upload_token = random_token("");
     let mut upload_url = shared.base_url.clone();
     upload_url.set_path("/upload/");
+    if let Some(host) = &posting.upload_host {
+        // A host that does not parse keeps the server's own.
+        let _ = upload_url.set_host(Some(host));
+    }
     upload_url
         .query_pairs_mut()
         .append_pair("upload_id", &upload_id)

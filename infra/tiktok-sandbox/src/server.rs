@@ -257,6 +257,18 @@ async fn faults(
             "<html>this is not json",
         )
             .into_response(),
+        Some(FaultKind::Endless) => {
+            let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+            let body = futures::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response()
+        }
         Some(FaultKind::RateLimited) => api_error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_exceeded",

@@ -66,6 +66,9 @@ pub enum FaultKind {
     Timeout,
     /// 200 with a body that is not JSON.
     Malformed,
+    /// 200 with a body that never ends (streamed, no `Content-Length`):
+    /// only a client that caps what it reads gets an answer.
+    Endless,
     /// The request is handled (a chunk is stored), then answered with this
     /// status and an error body instead of the real answer: an answer lost
     /// after TikTok acted on the request.

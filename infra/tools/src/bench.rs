@@ -30,6 +30,9 @@ pub async fn stack() -> anyhow::Result<Stack> {
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let provisioned = provision(&clients, &prefix).await?;
     let sandbox = start_sandbox("bench_key", "bench_secret").await?;
+    let upload_origin = url::Url::parse(&sandbox.url)?
+        .origin()
+        .ascii_serialization();
     for (k, v) in [
         ("TABLE_NAME", provisioned.table.clone()),
         ("TOKEN_KEY_ID", provisioned.key_id.clone()),
@@ -38,6 +41,7 @@ pub async fn stack() -> anyhow::Result<Stack> {
         ("TIKTOK_CLIENT_KEY", "bench_key".into()),
         ("TIKTOK_CLIENT_SECRET", "bench_secret".into()),
         ("TIKTOK_API_BASE_URL", sandbox.url.clone()),
+        ("TIKTOK_UPLOAD_ORIGINS", upload_origin),
         ("AWS_OPERATION_TIMEOUT_SECONDS", "10".into()),
         ("FUNCTION_TIMEOUT_SECONDS", "900".into()),
     ] {

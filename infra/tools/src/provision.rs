@@ -62,7 +62,7 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
     .await?;
     let (key_id, key_alias) = create_key(
         &clients.kms,
-        &properties_of(&resources, "AWS::KMS::Key")?,
+        &properties_named(&resources, "TokenKey")?,
         prefix,
     )
     .await?;

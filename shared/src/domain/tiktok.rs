@@ -48,6 +48,9 @@ pub enum TikTokError {
     /// A body we could not read as TikTok's documented shape.
     #[error("TikTok answered HTTP {status} with an unexpected body: {reason}")]
     Malformed { status: u16, reason: String },
+    /// An `upload_url` outside `TIKTOK_UPLOAD_ORIGINS`: no byte is sent.
+    #[error("TikTok's upload_url points at {host}, which TIKTOK_UPLOAD_ORIGINS does not list")]
+    UploadHostNotAllowed { host: String },
 }
 
 impl fmt::Debug for TikTokError {
@@ -72,6 +75,7 @@ impl TikTokError {
                     || matches!(code.as_str(), "internal_error" | "rate_limit_exceeded")
             }
             Self::Malformed { status, .. } => *status >= 500 || *status == 429,
+            Self::UploadHostNotAllowed { .. } => false,
         }
     }
 
@@ -87,6 +91,7 @@ impl TikTokError {
             Self::Timeout => "timeout",
             Self::Network(_) => "network",
             Self::Malformed { .. } => "malformed_response",
+            Self::UploadHostNotAllowed { .. } => "upload_host_not_allowed",
         }
     }
 }

@@ -637,3 +637,21 @@ async fn a_message_failing_its_last_receive_fails_its_upload() {
         "gave up after 5 deliveries: KMS is unavailable"
     );
 }
+
+/// An upload_url at any origin but TIKTOK_UPLOAD_ORIGINS' fails the
+/// publish before a byte (or the URL's token) goes there: here the sandbox
+/// names itself `localhost` instead of 127.0.0.1, another origin.
+#[tokio::test]
+async fn an_upload_url_outside_the_allowed_origins_gets_no_byte() {
+    let app = spawn_app().await;
+    app.sandbox.set_upload_host(Some("localhost"));
+    let (_, id) = upload_generated(&app, "tt-pub-16", 70_000_000).await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(&app, "alice", &id, "failed").await;
+    assert_eq!(
+        view["error"],
+        "TikTok's upload_url is not at an allowed upload host; nothing was sent"
+    );
+    assert_eq!(app.sandbox.calls("/upload/"), 0, "no byte sent");
+    assert_eq!(app.sandbox.inits("tt-pub-16"), 1);
+}

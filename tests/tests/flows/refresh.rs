@@ -151,11 +151,9 @@ async fn transient_failures_leave_the_account_active_with_last_error() {
     for id in &ids {
         let item = app.account_item(id.as_ref()).await.unwrap();
         assert_eq!(item["status"].as_s().unwrap(), "active");
-        assert!(
-            item["last_error"]
-                .as_s()
-                .unwrap()
-                .starts_with("server_error")
+        assert_eq!(
+            item["last_error"].as_s().unwrap(),
+            "tiktok_unavailable: TikTok could not refresh the token just now; the next sweep retries"
         );
         assert_eq!(item["failure_count"].as_n().unwrap(), "1");
         assert!(!item.contains_key("lease_owner"), "the lease is released");
@@ -618,4 +616,32 @@ async fn a_forced_refresh_makes_only_the_attempts_that_fit_its_deadline() {
     let account = app.store().get_account(&ids[0]).await.unwrap().unwrap();
     assert_eq!(account.status, AccountStatus::Active);
     assert!(leased(&app, &ids).await.is_empty());
+}
+
+/// What an outage shows the account's owner is a code and a sentence of
+/// ours: the SDK's error chain (endpoints, request ids, ARNs) stays in the
+/// logs and the invocation's summary.
+#[tokio::test]
+async fn an_outage_shows_the_owner_our_words_and_the_operator_the_chain() {
+    let app = spawn_app().await;
+    let ids = app.seed_due_accounts("kmsdown", 1, "alice").await;
+    app.aws.fail_next("KMS.Decrypt", 100);
+    let summary = app.refresher.run(sweep()).await;
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    assert!(
+        summary.errors[0]
+            .error
+            .starts_with("kms_unavailable: KMS is unavailable: "),
+        "the operator gets the chain: {:?}",
+        summary.errors[0].error
+    );
+    let response = app
+        .api("GET", &format!("/accounts/{}", ids[0]), Some("alice"), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&harness::body_text(&response)).unwrap();
+    assert_eq!(
+        body["last_error"],
+        "kms_unavailable: the tokens could not be opened just now; the next sweep retries"
+    );
 }

@@ -119,6 +119,43 @@ async fn a_wrong_client_secret_is_invalid_client() {
     assert!(!err.to_string().contains("not-the-secret"));
 }
 
+/// An answer that never ends is refused once it passes the cap, while it
+/// streams: the call ends with "body too large", not at its timeout.
+#[tokio::test]
+async fn an_answer_that_never_ends_is_refused_at_the_cap() {
+    let app = spawn_app().await;
+    let mut env = app.env.clone();
+    env.set("TIKTOK_TIMEOUT_SECONDS", "30");
+    let tiktok = client(&env);
+    let code = code_for(&app, "tt-client-5").await;
+    let grant = tiktok
+        .exchange_code(&code, &Url::parse(REDIRECT_URI).unwrap(), Utc::now())
+        .await
+        .unwrap();
+    for path in ["/v2/oauth/token/", "/v2/user/info/"] {
+        app.sandbox.add_fault(Fault {
+            path_prefix: path.into(),
+            kind: FaultKind::Endless,
+            count: 1,
+            rate: 0.0,
+            after: 0,
+        });
+    }
+    let refused = tiktok
+        .refresh(&grant.tokens.refresh, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, TikTokError::Malformed { reason, .. } if reason == "body too large"),
+        "{refused:?}"
+    );
+    let refused = tiktok.user_info(&grant.tokens.access).await.unwrap_err();
+    assert!(
+        matches!(&refused, TikTokError::Malformed { reason, .. } if reason == "body too large"),
+        "{refused:?}"
+    );
+}
+
 #[tokio::test]
 async fn faults_are_classified_transient() {
     let app = spawn_app().await;

@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use super::settings::TikTokSettings;
+use super::settings::{TikTokSettings, UploadOrigins};
 use crate::domain::{secrets::ClientSecret, tiktok::TikTokError};
 
 /// The largest body we read from TikTok; its documented bodies are tiny.
@@ -16,6 +16,7 @@ pub struct TikTokClient {
     pub(super) client_secret: ClientSecret,
     api_base_url: Url,
     pub(super) timeout: std::time::Duration,
+    pub(super) upload_origins: UploadOrigins,
 }
 
 impl TikTokClient {
@@ -27,6 +28,7 @@ impl TikTokClient {
             client_secret: settings.client_secret.clone(),
             api_base_url: settings.api_base_url.clone(),
             timeout: settings.timeout,
+            upload_origins: settings.upload_origins.clone(),
         }
     }
 
@@ -70,25 +72,31 @@ pub(super) async fn call(request: reqwest::RequestBuilder) -> Result<(u16, Strin
     read_body(response).await
 }
 
-pub(super) async fn read_body(response: reqwest::Response) -> Result<(u16, String), TikTokError> {
+/// Reads an answer of at most [`MAX_BODY`] bytes, chunk by chunk: a
+/// larger one is refused as soon as it passes the cap, whatever its
+/// `Content-Length` claims, and never held whole.
+pub(super) async fn read_body(
+    mut response: reqwest::Response,
+) -> Result<(u16, String), TikTokError> {
     let status = response.status().as_u16();
+    let too_large = || TikTokError::Malformed {
+        status,
+        reason: "body too large".into(),
+    };
     if response
         .content_length()
         .is_some_and(|n| n > MAX_BODY as u64)
     {
-        return Err(TikTokError::Malformed {
-            status,
-            reason: "body too large".into(),
-        });
+        return Err(too_large());
     }
-    let bytes = response.bytes().await.map_err(from_reqwest)?;
-    if bytes.len() > MAX_BODY {
-        return Err(TikTokError::Malformed {
-            status,
-            reason: "body too large".into(),
-        });
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(from_reqwest)? {
+        if chunk.len() > MAX_BODY.saturating_sub(body.len()) {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
     }
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 pub(super) fn from_reqwest(e: reqwest::Error) -> TikTokError {

@@ -110,9 +110,16 @@ impl TikTokClient {
             status,
             reason: reason.into(),
         };
+        let publish_id =
+            PublishId::parse(&data.publish_id).ok_or_else(|| malformed("publish_id"))?;
+        let target = url::Url::parse(&data.upload_url).map_err(|_| malformed("upload_url"))?;
+        if !self.upload_origins.allows(&target) {
+            return Err(TikTokError::UploadHostNotAllowed {
+                host: target.host_str().unwrap_or_default().to_owned(),
+            });
+        }
         Ok(PublishTicket {
-            publish_id: PublishId::parse(&data.publish_id)
-                .ok_or_else(|| malformed("publish_id"))?,
+            publish_id,
             upload_url: UploadUrl::parse(data.upload_url).map_err(|_| malformed("upload_url"))?,
         })
     }

@@ -14,6 +14,8 @@ use crate::{
 pub const DEFAULT_AUTH_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
 pub const DEFAULT_API_BASE_URL: &str = "https://open.tiktokapis.com";
 pub const DEFAULT_SCOPES: &str = "user.info.basic,video.upload,video.publish";
+pub const DEFAULT_UPLOAD_ORIGINS: &str = "https://open-upload.tiktokapis.com";
+const UPLOAD_ORIGINS: &str = "TIKTOK_UPLOAD_ORIGINS";
 
 /// What calling TikTok's API needs.
 #[derive(Clone, Debug)]
@@ -25,6 +27,8 @@ pub struct TikTokSettings {
     /// Each API call's overall timeout (`TIKTOK_TIMEOUT_SECONDS`, 1-60,
     /// default 10).
     pub timeout: Duration,
+    /// Where an `upload_url` may point (`TIKTOK_UPLOAD_ORIGINS`).
+    pub upload_origins: UploadOrigins,
 }
 
 impl TikTokSettings {
@@ -41,7 +45,67 @@ impl TikTokSettings {
             client_secret,
             api_base_url: env.url("TIKTOK_API_BASE_URL", Some(DEFAULT_API_BASE_URL))?,
             timeout: env.seconds("TIKTOK_TIMEOUT_SECONDS", 10, (1, 60))?,
+            upload_origins: UploadOrigins::from_env(env)?,
         })
+    }
+}
+
+/// The origins (scheme, host, port) an `upload_url` from TikTok may point
+/// at: the bytes of a video, and the URL's own token, go nowhere else.
+/// https only, except a loopback http origin when the AWS services are a
+/// local emulator (`AWS_ENDPOINT_URL` set): the local stack's sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadOrigins(Vec<url::Origin>);
+
+impl UploadOrigins {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let local = env.get("AWS_ENDPOINT_URL").is_some();
+        let raw = env.get(UPLOAD_ORIGINS).unwrap_or(DEFAULT_UPLOAD_ORIGINS);
+        Self::parse(raw, local).map_err(|reason| ConfigError::malformed(UPLOAD_ORIGINS, reason))
+    }
+
+    /// Comma-separated origins; `local` allows loopback http ones.
+    pub fn parse(raw: &str, local: bool) -> Result<Self, String> {
+        let mut origins = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let url = Url::parse(item).map_err(|_| format!("{item:?} is not an origin"))?;
+            let bare = url.username().is_empty()
+                && url.password().is_none()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none();
+            if !bare {
+                return Err(format!(
+                    "{item:?}: an origin is a scheme, a host and a port, nothing more"
+                ));
+            }
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            match url.scheme() {
+                "https" => {}
+                "http" if local && loopback => {}
+                _ => {
+                    return Err(format!(
+                        "{item:?}: https only (http only for loopback with a local emulator)"
+                    ));
+                }
+            }
+            origins.push(url.origin());
+        }
+        if origins.is_empty() {
+            return Err("no origin given".into());
+        }
+        Ok(Self(origins))
+    }
+
+    /// Whether `url` points at one of the origins.
+    pub fn allows(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        url.username().is_empty() && url.password().is_none() && self.0.contains(&origin)
     }
 }
 
@@ -95,4 +159,65 @@ fn client_key(env: &Env) -> Result<String, ConfigError> {
         ));
     }
     Ok(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(origins: &UploadOrigins, url: &str) -> bool {
+        origins.allows(&Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn upload_urls_must_point_at_a_listed_origin() {
+        let tiktok = UploadOrigins::parse(DEFAULT_UPLOAD_ORIGINS, false).unwrap();
+        assert!(allows(
+            &tiktok,
+            "https://open-upload.tiktokapis.com/video/?upload_id=1&upload_token=x"
+        ));
+        assert!(allows(
+            &tiktok,
+            "https://open-upload.tiktokapis.com:443/video/"
+        ));
+        for elsewhere in [
+            "http://open-upload.tiktokapis.com/video/",
+            "https://open-upload.tiktokapis.com:8443/video/",
+            "https://open-upload.tiktokapis.com.evil.example/video/",
+            "https://evil.example/open-upload.tiktokapis.com/",
+            "https://open-upload.tiktokapis.com@evil.example/video/",
+            "https://user@open-upload.tiktokapis.com/video/",
+            "https://upload.tiktokapis.com/video/",
+        ] {
+            assert!(!allows(&tiktok, elsewhere), "{elsewhere}");
+        }
+        let two = UploadOrigins::parse("https://a.example, https://b.example:8443", false).unwrap();
+        assert!(allows(&two, "https://b.example:8443/x"));
+        assert!(!allows(&two, "https://b.example/x"));
+    }
+
+    #[test]
+    fn only_https_origins_unless_a_local_loopback() {
+        for (raw, local, ok) in [
+            ("https://upload.example", false, true),
+            ("http://127.0.0.1:9100", true, true),
+            ("http://localhost:9100", true, true),
+            ("http://[::1]:9100", true, true),
+            ("http://127.0.0.1:9100", false, false),
+            ("http://upload.example", true, false),
+            ("ftp://upload.example", true, false),
+            ("https://upload.example/path", false, false),
+            ("https://upload.example/?q", false, false),
+            ("https://user:pw@upload.example", false, false),
+            ("not a url", false, false),
+            ("", false, false),
+            (" , ", false, false),
+        ] {
+            assert_eq!(
+                UploadOrigins::parse(raw, local).is_ok(),
+                ok,
+                "{raw:?} {local}"
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{
     Refresher,
     command::Outcome,
-    rules::{self, AfterConflict, AfterStore, AfterTikTok, Next, Verdict},
+    rules::{self, AfterConflict, AfterStore, AfterTikTok, Failure, FailureKind, Next, Verdict},
 };
 use crate::{
     domain::{
@@ -72,20 +72,24 @@ where
                 match rules::after_recheck(current, account.token_version, reason) {
                     Next::Flag(reason) => self.flag(account, reason).await,
                     // The store just failed to answer: the lease lapses.
-                    Next::Fail(reason) => Outcome::Failed(reason),
+                    Next::Fail(failure) => Outcome::Failed(failure.detail_line()),
                     Next::Go(()) | Next::Skip => {
                         tracing::info!("token rotated by another writer; nothing to do");
                         Outcome::Skipped
                     }
                 }
             }
-            Verdict::Fail(reason) => self.fail(id, owner, reason).await,
+            Verdict::Fail(failure) => self.fail(id, owner, failure).await,
             Verdict::IdentityMismatch => {
                 tracing::error!(
                     alert = "identity_mismatch",
                     "TikTok refreshed a token for another open_id"
                 );
-                self.fail(id, owner, "identity_mismatch".into()).await
+                let failure = Failure::new(
+                    FailureKind::IdentityMismatch,
+                    "TikTok refreshed a token for another open_id",
+                );
+                self.fail(id, owner, failure).await
             }
         }
     }
@@ -98,7 +102,7 @@ where
                 Outcome::Skipped
             }
             Next::Flag(reason) => self.flag(account, reason).await,
-            Next::Fail(reason) => self.fail(&account.id, owner, reason).await,
+            Next::Fail(failure) => self.fail(&account.id, owner, failure).await,
         }
     }
 
@@ -136,8 +140,9 @@ where
         loop {
             attempt += 1;
             if !deadline.allows(self.clock.now(), self.budget.tiktok_attempt(attempt)) {
-                return Verdict::Fail(format!(
-                    "deadline: no time for TikTok attempt {attempt}; the next sweep retries"
+                return Verdict::Fail(Failure::new(
+                    FailureKind::Deadline,
+                    format!("no time for TikTok attempt {attempt}"),
                 ));
             }
             let answer = self.tiktok.refresh(refresh, self.clock.now()).await;
@@ -253,13 +258,19 @@ where
         outcome
     }
 
-    /// Records a failure and releases the lease; the account stays active.
-    async fn fail(&self, id: &AccountId, owner: &str, error: String) -> Outcome {
-        tracing::warn!(error = %error, "refresh failed; the next sweep retries");
-        if let Err(e) = self.store.record_failure(id, owner, &error).await {
+    /// Records a failure (in the owner's words) and releases the lease; the
+    /// account stays active.
+    async fn fail(&self, id: &AccountId, owner: &str, failure: Failure) -> Outcome {
+        let line = failure.detail_line();
+        tracing::warn!(error = %line, "refresh failed; the next sweep retries");
+        if let Err(e) = self
+            .store
+            .record_failure(id, owner, &failure.for_owner())
+            .await
+        {
             tracing::warn!(error = %chain_line(&e), "could not record the failure; the lease will expire");
         }
-        Outcome::Failed(error)
+        Outcome::Failed(line)
     }
 
     pub(super) async fn release(&self, id: &AccountId, owner: &str) {

@@ -149,7 +149,7 @@ async fn the_refresh_reads_the_time_from_its_clock() {
 }
 
 #[tokio::test]
-async fn a_spent_refresh_token_gets_the_account_flagged_with_tiktoks_reason() {
+async fn a_spent_refresh_token_gets_the_account_flagged_for_a_reconnect() {
     let world = World::new();
     let id = world.connect("open-1").await;
     let spent = world.account(&id).await;
@@ -169,9 +169,15 @@ async fn a_spent_refresh_token_gets_the_account_flagged_with_tiktoks_reason() {
         .unwrap();
     assert_eq!(
         refresher.refresh_now(&id).await,
-        Outcome::ReauthRequired("invalid_grant: Refresh token is invalid or expired".into())
+        Outcome::ReauthRequired(
+            "invalid_grant: TikTok no longer accepts this account's grant; connect it again".into()
+        )
     );
     let account = world.account(&id).await;
     assert_eq!(account.status, AccountStatus::ReauthRequired);
+    assert_eq!(
+        account.last_error.as_deref(),
+        Some("invalid_grant: TikTok no longer accepts this account's grant; connect it again")
+    );
     assert_eq!(world.tiktok.refreshes(), 1);
 }

@@ -12,6 +12,9 @@ use crate::{
 
 /// A TikTok error while publishing: transient ones wait, others end it.
 pub fn tiktok_failure(call: &str, e: &TikTokError) -> Step {
+    if let TikTokError::UploadHostNotAllowed { .. } = e {
+        return failed("TikTok's upload_url is not at an allowed upload host; nothing was sent");
+    }
     if e.is_transient() {
         return defer(RETRY_LATER, format!("TikTok {call} failed: {}", e.code()));
     }

@@ -3,11 +3,13 @@
 //! (here), TikTok's answer (`tiktok`), and writing the result (`write`).
 //! The I/O around them (in `account` and `sweep`) only carries them out.
 
+mod failure;
 #[cfg(test)]
 mod fixtures;
 mod tiktok;
 mod write;
 
+pub use failure::{Failure, FailureKind};
 pub use tiktok::{AfterTikTok, Verdict, after_recheck, after_tiktok};
 pub use write::{
     AfterConflict, AfterStore, after_conflict, after_flag, after_store, flagged, refreshed,
@@ -16,13 +18,10 @@ pub use write::{
 use chrono::{DateTime, Utc};
 
 use super::command::Outcome;
-use crate::{
-    domain::{
-        account::Account,
-        ports::{SealError, StoreError},
-        secrets::{SealedTokens, TokenSet},
-    },
-    support::errors::chain_line,
+use crate::domain::{
+    account::Account,
+    ports::{SealError, StoreError},
+    secrets::{SealedTokens, TokenSet},
 };
 
 /// What a step leaves the refresh to do.
@@ -37,7 +36,7 @@ pub enum Next<T> {
     Flag(String),
     /// A failure the next sweep may overcome: record it, release the lease,
     /// keep the account active.
-    Fail(String),
+    Fail(Failure),
 }
 
 /// After the lease: the account to refresh, or why not (another holder, not
@@ -46,7 +45,9 @@ pub fn after_lease(result: Result<Account, StoreError>) -> Result<Account, Outco
     match result {
         Ok(account) => Ok(account),
         Err(StoreError::NotLeasable) => Err(Outcome::Skipped),
-        Err(e) => Err(Outcome::Failed(format!("lease: {}", chain_line(&e)))),
+        Err(e) => Err(Outcome::Failed(
+            Failure::of(FailureKind::StoreUnavailable, &e).detail_line(),
+        )),
     }
 }
 
@@ -76,7 +77,7 @@ pub fn after_open(result: Result<TokenSet, SealError>) -> Next<TokenSet> {
     match result {
         Ok(tokens) => Next::Go(tokens),
         Err(SealError::Rejected) => Next::Flag("sealed_tokens_rejected".into()),
-        Err(e) => Next::Fail(format!("kms: {}", chain_line(&e))),
+        Err(e) => Next::Fail(Failure::of(FailureKind::KmsUnavailable, &e)),
     }
 }
 
@@ -97,7 +98,7 @@ mod tests {
         let Err(Outcome::Failed(reason)) = after_lease(Err(unavailable())) else {
             panic!("an outage fails the refresh")
         };
-        assert!(reason.starts_with("lease: "), "{reason}");
+        assert!(reason.starts_with("store_unavailable: "), "{reason}");
     }
 
     #[test]
@@ -134,10 +135,10 @@ mod tests {
             after_open(Err(SealError::Rejected)),
             Next::Flag(reason) if reason == "sealed_tokens_rejected"
         ));
-        let Next::Fail(reason) = after_open(Err(SealError::Unavailable(anyhow::anyhow!("x"))))
+        let Next::Fail(failure) = after_open(Err(SealError::Unavailable(anyhow::anyhow!("x"))))
         else {
             panic!("an outage is a failure")
         };
-        assert!(reason.starts_with("kms: "), "{reason}");
+        assert_eq!(failure.kind, FailureKind::KmsUnavailable);
     }
 }

@@ -1,15 +1,12 @@
 //! What TikTok's answer to a refresh means, and what a re-read after
 //! `invalid_grant` decides.
 
-use super::Next;
-use crate::{
-    domain::{
-        account::Account,
-        ids::AccountId,
-        ports::StoreError,
-        tiktok::{TikTokError, TokenGrant},
-    },
-    support::errors::chain_line,
+use super::{Failure, FailureKind, Next};
+use crate::domain::{
+    account::Account,
+    ids::AccountId,
+    ports::StoreError,
+    tiktok::{TikTokError, TokenGrant},
 };
 
 /// What to do after TikTok's answer to attempt number `attempt` (from 1).
@@ -29,7 +26,7 @@ pub enum Verdict {
     /// reason to flag it with.
     Recheck(String),
     /// Record the failure; the account stays active.
-    Fail(String),
+    Fail(Failure),
     /// TikTok refreshed a token for another open_id: raise the alarm and
     /// record the failure.
     IdentityMismatch,
@@ -45,20 +42,27 @@ pub fn after_tiktok(
         Ok(grant) if &grant.open_id != account => Verdict::IdentityMismatch,
         Ok(grant) => Verdict::Store(grant),
         Err(e) if e.is_transient() && attempt < max_attempts => return AfterTikTok::Retry,
-        Err(e) if e.is_invalid_grant() => Verdict::Recheck(invalid_grant_reason(&e)),
-        Err(e) => Verdict::Fail(format!("{}: {e}", e.code())),
+        Err(e) if e.is_invalid_grant() => {
+            // TikTok's description is for the logs; the owner reads ours.
+            if let TikTokError::OAuth { description, .. } = &e {
+                tracing::info!(description = %description, "TikTok answered invalid_grant");
+            }
+            Verdict::Recheck(INVALID_GRANT.to_owned())
+        }
+        Err(e) => {
+            let kind = if e.is_transient() {
+                FailureKind::TikTokUnavailable
+            } else {
+                FailureKind::TikTokRefused
+            };
+            Verdict::Fail(Failure::new(kind, format!("{}: {e}", e.code())))
+        }
     })
 }
 
 /// The reason an account is flagged with after `invalid_grant`.
-fn invalid_grant_reason(error: &TikTokError) -> String {
-    match error {
-        TikTokError::OAuth { description, .. } if !description.is_empty() => {
-            format!("invalid_grant: {description}")
-        }
-        _ => "invalid_grant".to_owned(),
-    }
-}
+const INVALID_GRANT: &str =
+    "invalid_grant: TikTok no longer accepts this account's grant; connect it again";
 
 /// After re-reading an account that TikTok answered `invalid_grant` for,
 /// leased at `leased_version`: if another writer stored newer tokens since,
@@ -73,7 +77,7 @@ pub fn after_recheck(
         Ok(Some(current)) if current.token_version != leased_version => Next::Skip,
         Ok(Some(_)) => Next::Flag(reason),
         Ok(None) => Next::Skip,
-        Err(e) => Next::Fail(format!("re-read: {}", chain_line(&e))),
+        Err(e) => Next::Fail(Failure::of(FailureKind::StoreUnavailable, &e)),
     }
 }
 
@@ -120,19 +124,20 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(reason, "invalid_grant: Refresh token is invalid");
-        let AfterTikTok::Done(Verdict::Recheck(reason)) =
-            after_tiktok(Err(oauth(400, "invalid_grant", "")), &id(), 1, 3)
-        else {
-            panic!()
-        };
-        assert_eq!(reason, "invalid_grant");
-        let AfterTikTok::Done(Verdict::Fail(reason)) =
+        assert_eq!(reason, INVALID_GRANT, "TikTok's words stay in the logs");
+        let AfterTikTok::Done(Verdict::Fail(failure)) =
             after_tiktok(Err(TikTokError::Timeout), &id(), 3, 3)
         else {
             panic!()
         };
-        assert_eq!(reason, "timeout: TikTok did not answer in time");
+        assert_eq!(failure.kind, FailureKind::TikTokUnavailable);
+        assert_eq!(failure.detail, "timeout: TikTok did not answer in time");
+        let AfterTikTok::Done(Verdict::Fail(failure)) =
+            after_tiktok(Err(oauth(400, "invalid_request", "bad")), &id(), 1, 3)
+        else {
+            panic!()
+        };
+        assert_eq!(failure.kind, FailureKind::TikTokRefused);
     }
 
     #[test]
@@ -149,9 +154,9 @@ mod tests {
             Next::Flag("invalid_grant".into())
         );
         assert_eq!(after_recheck(Ok(None), 4, reason()), Next::Skip);
-        let Next::Fail(why) = after_recheck(Err(unavailable()), 4, reason()) else {
+        let Next::Fail(failure) = after_recheck(Err(unavailable()), 4, reason()) else {
             panic!()
         };
-        assert!(why.starts_with("re-read: "), "{why}");
+        assert_eq!(failure.kind, FailureKind::StoreUnavailable);
     }
 }
