@@ -13,7 +13,7 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::{
-    service::publish::{PublishMessage, Publisher},
+    service::publish::Publisher,
     support::{deadline::Deadline, errors::chain_line},
 };
 use tracing::Instrument;
@@ -33,7 +33,8 @@ pub async fn handle(
             .unwrap_or(1);
         let span = tracing::info_span!("sqs_record", message_id = %message_id);
         let outcome = async {
-            let message = PublishMessage::parse(record.body.as_deref().unwrap_or_default())
+            let message = app
+                .read_message(record.body.as_deref().unwrap_or_default())
                 .map_err(|e| {
                     tracing::error!(error = %e, "unreadable message");
                 })?;

@@ -1,7 +1,8 @@
 //! A proxy in front of the AWS emulator that counts calls per operation and
-//! injects faults: a failure (HTTP 500, as AWS answers an internal error) or
-//! a delay after the emulator has processed the request. Functions under
-//! test reach AWS through it by their ordinary `AWS_ENDPOINT_URL`.
+//! injects faults: a failure (HTTP 500, as AWS answers an internal error)
+//! before or after the emulator has processed the request (a lost answer),
+//! or a delay. It can keep the request bodies of chosen operations. Functions
+//! under test reach AWS through it by their ordinary `AWS_ENDPOINT_URL`.
 
 use std::{
     collections::HashMap,
@@ -22,6 +23,8 @@ use tokio::sync::oneshot;
 struct Inner {
     calls: HashMap<String, u64>,
     fail: HashMap<String, u32>,
+    lose: HashMap<String, u32>,
+    recorded: HashMap<String, Vec<bytes::Bytes>>,
     delay: HashMap<String, Duration>,
     hold: HashMap<String, (u32, Duration)>,
 }
@@ -113,6 +116,30 @@ impl AwsProxy {
         self.shared.inner().fail.insert(operation.to_owned(), count);
     }
 
+    /// The next `count` calls of `operation` reach the emulator, which acts
+    /// on them, and are then answered HTTP 500: answers lost on the way.
+    pub fn lose_answers(&self, operation: &str, count: u32) {
+        self.shared.inner().lose.insert(operation.to_owned(), count);
+    }
+
+    /// Keeps the request bodies of `operation` from now on.
+    pub fn record(&self, operation: &str) {
+        self.shared
+            .inner()
+            .recorded
+            .insert(operation.to_owned(), Vec::new());
+    }
+
+    /// The request bodies of `operation` kept since [`Self::record`].
+    pub fn recorded(&self, operation: &str) -> Vec<bytes::Bytes> {
+        self.shared
+            .inner()
+            .recorded
+            .get(operation)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Calls of `operation` are answered `delay` after the emulator has
     /// processed them.
     pub fn delay(&self, operation: &str, delay: Duration) {
@@ -134,6 +161,7 @@ impl AwsProxy {
     pub fn clear_faults(&self) {
         let mut inner = self.shared.inner();
         inner.fail.clear();
+        inner.lose.clear();
         inner.delay.clear();
         inner.hold.clear();
     }
@@ -142,16 +170,18 @@ impl AwsProxy {
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let op = operation(&parts.headers, parts.method.as_str());
-    let (fail, delay, hold) = {
+    let (fail, lose, delay, hold) = {
         let mut inner = shared.inner();
         *inner.calls.entry(op.clone()).or_default() += 1;
-        let fail = match inner.fail.get_mut(&op) {
+        let take = |counts: &mut HashMap<String, u32>| match counts.get_mut(&op) {
             Some(n) if *n > 0 => {
                 *n -= 1;
                 true
             }
             _ => false,
         };
+        let fail = take(&mut inner.fail);
+        let lose = take(&mut inner.lose);
         let hold = match inner.hold.get_mut(&op) {
             Some((n, delay)) if *n > 0 => {
                 *n -= 1;
@@ -159,19 +189,17 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             }
             _ => None,
         };
-        (fail, inner.delay.get(&op).copied(), hold)
+        (fail, lose, inner.delay.get(&op).copied(), hold)
     };
     if fail {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [("content-type", "application/x-amz-json-1.0")],
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault"}"#,
-        )
-            .into_response();
+        return internal_error();
     }
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
+    if let Some(kept) = shared.inner().recorded.get_mut(&op) {
+        kept.push(bytes.clone());
+    }
     if let Some(hold) = hold {
         tokio::time::sleep(hold).await;
     }
@@ -196,6 +224,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
+    if lose {
+        return internal_error();
+    }
     let status = answer.status();
     let headers = answer.headers().clone();
     let body = answer.bytes().await.unwrap_or_default();
@@ -214,4 +245,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         }
     }
     response
+}
+
+/// HTTP 500 with AWS's internal-error body: retryable, and says nothing of
+/// whether the request was acted on.
+fn internal_error() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [("content-type", "application/x-amz-json-1.0")],
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected fault"}"#,
+    )
+        .into_response()
 }

@@ -47,6 +47,9 @@ pub enum BucketError {
     NotFound,
     #[error("the object is empty")]
     Empty,
+    /// `If-Match` failed: the object is no longer the version verified.
+    #[error("the object changed since it was verified")]
+    Changed,
     #[error("S3 is unavailable")]
     Unavailable(#[source] anyhow::Error),
 }
@@ -62,6 +65,14 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     move |e| BucketError::Unavailable(anyhow::Error::new(e).context(operation))
+}
+
+/// An object opened for reading: its bytes from the requested offset, its
+/// whole size, and the version (ETag) they belong to.
+pub struct StoredObject {
+    pub body: ByteStream,
+    pub size: u64,
+    pub etag: String,
 }
 
 /// A presigned PUT: the client must send exactly these headers.
@@ -85,6 +96,10 @@ fn not_found(code: Option<&str>) -> bool {
 impl UploadBucket {
     pub fn new(client: aws_sdk_s3::Client, name: BucketName) -> Self {
         Self { client, name }
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.as_ref()
     }
 
     /// A PUT URL for `key` whose signature covers `Content-Type` and
@@ -139,25 +154,38 @@ impl UploadBucket {
         })
     }
 
-    /// The object from byte `offset` to its end, as a stream, and the
-    /// object's whole size: memory stays flat whatever the size, and one GET
-    /// serves both the checks and the transfer.
+    /// The object from byte `offset` to its end, as a stream, with the
+    /// object's whole size and ETag: memory stays flat whatever the size,
+    /// and one GET serves both the checks and the transfer. With `version`
+    /// (an ETag) the read is of that version only (`If-Match`), or
+    /// [`BucketError::Changed`].
     #[tracing::instrument(name = "bucket.open", skip_all, fields(offset))]
-    pub async fn open(&self, key: &str, offset: u64) -> Result<(ByteStream, u64), BucketError> {
+    pub async fn open(
+        &self,
+        key: &str,
+        offset: u64,
+        version: Option<&str>,
+    ) -> Result<StoredObject, BucketError> {
         let output = self
             .client
             .get_object()
             .bucket(self.name.as_ref())
             .key(key)
             .range(format!("bytes={offset}-"))
+            .set_if_match(version.map(str::to_owned))
             .send()
             .await
             .map_err(|e| match e.code() {
                 code if not_found(code) => BucketError::NotFound,
                 // A range from 0 of an empty object.
                 Some("InvalidRange") => BucketError::Empty,
+                Some("PreconditionFailed") => BucketError::Changed,
                 _ => unavailable("S3 GetObject")(e),
             })?;
+        let etag = output
+            .e_tag
+            .clone()
+            .ok_or_else(|| BucketError::Unavailable(anyhow::anyhow!("GetObject gave no ETag")))?;
         let total = output
             .content_range
             .as_deref()
@@ -167,9 +195,13 @@ impl UploadBucket {
                 output
                     .content_length
                     .and_then(|n| u64::try_from(n).ok())
-                    .map(|n| n + offset)
+                    .and_then(|n| n.checked_add(offset))
             })
             .ok_or_else(|| BucketError::Unavailable(anyhow::anyhow!("GetObject gave no length")))?;
-        Ok((output.body, total))
+        Ok(StoredObject {
+            body: output.body,
+            size: total,
+            etag,
+        })
     }
 }

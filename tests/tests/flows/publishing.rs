@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::{
     domain::ids::UploadId,
-    service::publish::{Handled, PublishMessage},
+    service::publish::{FollowUp, Handled},
     support::deadline::Deadline,
 };
 use tiktok_sandbox::{Fault, FaultKind, PublishOutcome};
@@ -183,7 +183,10 @@ async fn duplicate_deliveries_publish_once() {
     let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
     let notification = app.receive_publish_messages().await;
     assert_eq!(notification.len(), 1, "one S3 notification");
-    let message = PublishMessage::parse(notification[0].body.as_deref().unwrap()).unwrap();
+    let message = app
+        .publisher
+        .read_message(notification[0].body.as_deref().unwrap())
+        .unwrap();
 
     // 12 workers get the same notification at once (SQS is at least once).
     let results =
@@ -654,4 +657,142 @@ async fn an_upload_url_outside_the_allowed_origins_gets_no_byte() {
     );
     assert_eq!(app.sandbox.calls("/upload/"), 0, "no byte sent");
     assert_eq!(app.sandbox.inits("tt-pub-16"), 1);
+}
+
+/// The object TikTok gets is the object verified: once a publish has read
+/// it, every read is of that version (`If-Match` on its ETag). An object
+/// replaced between two attempts fails the upload, and TikTok gets not one
+/// byte of the new one.
+#[tokio::test]
+async fn an_object_replaced_after_verification_is_never_sent() {
+    let app = spawn_app().await;
+    // The first chunk lands, then the upload host fails: the attempt defers.
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/upload/".into(),
+        kind: FaultKind::Status(503),
+        count: 5,
+        rate: 0.0,
+        after: 1,
+    });
+    let size = 70_000_000;
+    let (_, id) = upload_generated(&app, "tt-pub-17", size).await;
+    let first = app.receive_publish_messages().await;
+    app.deliver(first).await;
+    assert_eq!(
+        app.upload_status("alice", &id).await.1["status"],
+        "publishing"
+    );
+    // The same key is written again: same size, a valid MP4, other bytes.
+    let mut other = generated_mp4(size);
+    other[size - 1] ^= 0xff;
+    app.clients
+        .s3
+        .put_object()
+        .bucket(&app.provisioned.bucket)
+        .key(UploadId::parse(&id).unwrap().object_key())
+        .body(other.into())
+        .send()
+        .await
+        .unwrap();
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(&app, "alice", &id, "failed").await;
+    assert_eq!(
+        view["error"],
+        "the uploaded object changed after it was verified"
+    );
+    let publishes = app.sandbox.publishes();
+    assert_eq!(publishes.len(), 1);
+    assert_eq!(publishes[0].chunk_puts, 1, "nothing of the new object");
+    assert_eq!(app.sandbox.inits("tt-pub-17"), 1);
+}
+
+/// A notification for an object of another bucket, with one of our keys,
+/// is none of ours: nothing is claimed, nothing fails.
+#[tokio::test]
+async fn a_notification_from_another_bucket_is_ignored() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-18", "alice", ALL_SCOPES).await;
+    let created = app
+        .create_upload(
+            "alice",
+            &upload_request("tt-pub-18", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+        )
+        .await;
+    let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+    let notification = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "someone-elses-bucket"},
+               "object": {"key": id.object_key().replace('/', "%2F"), "size": SAMPLE_MP4.len()}}
+    }]});
+    let message = app
+        .publisher
+        .read_message(&notification.to_string())
+        .unwrap();
+    assert_eq!(
+        app.publisher.handle(message).await.unwrap(),
+        vec![Handled::Ignored]
+    );
+    let (_, view) = app.upload_status("alice", id.as_ref()).await;
+    assert_eq!(view["status"], "awaiting_upload");
+    assert_eq!(view["error"], Value::Null);
+}
+
+/// A message that arrives before the object is stored (early, or forged)
+/// leaves the upload waiting for its PUT instead of failing it; the PUT's
+/// own notification then publishes it.
+#[tokio::test]
+async fn a_message_before_the_object_is_stored_leaves_the_upload_waiting() {
+    let app = spawn_app().await;
+    app.seed_account("tt-pub-19", "alice", ALL_SCOPES).await;
+    let created = app
+        .create_upload(
+            "alice",
+            &upload_request("tt-pub-19", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+        )
+        .await;
+    let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+    let early = serde_json::to_string(&FollowUp::publish(&id, 0)).unwrap();
+    let message = app.publisher.read_message(&early).unwrap();
+    assert_eq!(
+        app.publisher.handle(message).await.unwrap(),
+        vec![Handled::NotYetStored]
+    );
+    let (_, view) = app.upload_status("alice", id.as_ref()).await;
+    assert_eq!(view["status"], "awaiting_upload");
+    assert_eq!(view["error"], Value::Null);
+    assert_eq!(app.put_presigned(&created, SAMPLE_MP4.to_vec()).await, 200);
+    app.drain_publish_queue(5).await;
+    wait_for_status(&app, "alice", id.as_ref(), "published").await;
+    assert_eq!(app.sandbox.inits("tt-pub-19"), 1);
+}
+
+/// The write that records a new publish loses its answers (DynamoDB acted
+/// on it): it is sent again under one client request token, recognised as
+/// ours, and the transfer goes on: one init, one post.
+#[tokio::test]
+async fn a_publish_record_whose_answer_is_lost_is_sent_again_under_one_token() {
+    let app = spawn_app().await;
+    let op = "DynamoDB.TransactWriteItems";
+    app.aws.record(op);
+    // More lost answers than the SDK makes attempts: our own retry runs.
+    app.aws.lose_answers(op, 4);
+    let (digest, id) = upload_generated(&app, "tt-pub-20", 5_000_000).await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(&app, "alice", &id, "published").await;
+    assert_eq!(app.sandbox.inits("tt-pub-20"), 1);
+    let publish = app
+        .sandbox
+        .publish(view["publish_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(publish.sha256.as_deref(), Some(digest.as_str()));
+    let sent = app.aws.recorded(op);
+    assert!(sent.len() > 3, "our retry ran: {} sends", sent.len());
+    let tokens: std::collections::BTreeSet<String> = sent
+        .iter()
+        .map(|body| {
+            let body: Value = serde_json::from_slice(body).unwrap();
+            body["ClientRequestToken"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "one token for every send: {tokens:?}");
 }

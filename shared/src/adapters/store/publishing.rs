@@ -18,14 +18,26 @@ use super::{
 use crate::domain::{
     ids::{PublishId, UploadId},
     ports::StoreError,
-    upload::{StoredUploadUrl, Upload, UploadStatus},
+    upload::{NewPublish, Upload, UploadStatus},
 };
+
+/// Attempts at recording a new publish, all with one client request token:
+/// a write whose answer was lost is not applied twice, and is recognised.
+const PUBLISH_RECORD_ATTEMPTS: u32 = 3;
+
+/// An upload this worker now holds, and the state it was claimed from.
+#[derive(Debug)]
+pub struct Claimed {
+    pub upload: Upload,
+    pub from: UploadStatus,
+}
 
 impl Store {
     /// Takes the publishing lease: the upload must be waiting
     /// (`awaiting_upload`, `uploaded`) or `publishing` with no live lease.
-    /// Returns the upload as it now stands; `NotLeasable` when another worker
-    /// holds it or it is past publishing (a duplicate event).
+    /// Returns the upload as it now stands and the state it was in;
+    /// `NotLeasable` when another worker holds it or it is past publishing
+    /// (a duplicate event).
     #[tracing::instrument(name = "store.claim_upload", skip_all, fields(upload_id = %id))]
     pub async fn claim_upload(
         &self,
@@ -33,7 +45,7 @@ impl Store {
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Upload, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         let output = self
             .client
             .update_item()
@@ -54,36 +66,122 @@ impl Store {
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until.timestamp()))
             .expression_attribute_values(":now", n(now.timestamp()))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(on_condition(StoreError::NotLeasable, "DynamoDB UpdateItem (claim upload)"))?;
         let item = output
             .attributes
             .ok_or_else(|| StoreError::Corrupt("claim returned no item".into()))?;
-        upload_from_item(&item)
+        let before = upload_from_item(&item)?;
+        Ok(Claimed {
+            from: before.status,
+            upload: Upload {
+                status: UploadStatus::Publishing,
+                updated_at: now,
+                ..before
+            },
+        })
     }
 
-    /// Records the `publish_id` TikTok issued with its sealed `upload_url`,
-    /// and the publish pointer, in one transaction, while we still hold the
-    /// lease. `previous` is the publish_id being replaced (an abandoned
-    /// transfer), if any.
-    #[tracing::instrument(name = "store.set_publish_id", skip_all, fields(upload_id = %id, publish_id = %publish_id))]
+    /// Gives back an upload whose object is not stored yet: `awaiting_upload`
+    /// again, lease released, for the notification its PUT will send.
+    #[tracing::instrument(name = "store.unclaim_upload", skip_all, fields(upload_id = %id))]
+    pub async fn unclaim_upload(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression(
+                "SET #status = :awaiting, updated_at = :now REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner AND attribute_not_exists(publish_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":awaiting", s(UploadStatus::AwaitingUpload.as_str()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (unclaim upload)",
+            ))?;
+        Ok(())
+    }
+
+    /// Records the `publish_id` TikTok issued with its sealed `upload_url`
+    /// and the object version it reads, and the publish pointer, in one
+    /// transaction, while we still hold the lease. `previous` is the
+    /// publish_id being replaced (an abandoned transfer), if any.
+    ///
+    /// A write whose answer is lost is sent again with the same client
+    /// request token, which DynamoDB answers with the first write's result
+    /// (for ten minutes); a refusal after a lost answer is checked against
+    /// the item, in case the lost write was ours.
+    #[tracing::instrument(name = "store.set_publish_id", skip_all, fields(upload_id = %id, publish_id = %publish.publish_id))]
     pub async fn set_publish_id(
         &self,
         id: &UploadId,
         owner: &str,
-        publish_id: &PublishId,
-        upload_url: &StoredUploadUrl,
+        publish: &NewPublish,
         previous: Option<&PublishId>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut answer_lost = false;
+        let mut last = None;
+        for attempt in 1..=PUBLISH_RECORD_ATTEMPTS {
+            match self
+                .record_publish(id, owner, publish, previous, now, &token)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::NotLeasable) if answer_lost => {
+                    return match self.get_upload(id).await? {
+                        Some(u) if u.publish_id.as_ref() == Some(&publish.publish_id) => {
+                            tracing::info!("the write whose answer was lost had landed");
+                            Ok(())
+                        }
+                        _ => Err(StoreError::NotLeasable),
+                    };
+                }
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::info!(attempt, error = %crate::support::errors::chain_line(e.as_ref()), "recording the publish failed; sending it again");
+                    answer_lost = true;
+                    last = Some(StoreError::Unavailable(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(StoreError::NotLeasable))
+    }
+
+    /// One try at [`Store::set_publish_id`]'s transaction, under `token`.
+    async fn record_publish(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        publish: &NewPublish,
+        previous: Option<&PublishId>,
+        now: DateTime<Utc>,
+        token: &str,
+    ) -> Result<(), StoreError> {
+        let NewPublish {
+            publish_id,
+            upload_url,
+            object_etag,
+        } = publish;
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(upload_key(id)))
             .update_expression(
                 "SET publish_id = :publish_id, upload_url = :url, upload_url_until = :until, \
-                 updated_at = :now",
+                 object_etag = :etag, updated_at = :now",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":publish_id", s(publish_id.as_ref()))
@@ -92,6 +190,7 @@ impl Store {
                 AttributeValue::B(Blob::new(upload_url.sealed.as_bytes())),
             )
             .expression_attribute_values(":until", n(upload_url.usable_until.timestamp()))
+            .expression_attribute_values(":etag", s(object_etag))
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()));
@@ -118,6 +217,7 @@ impl Store {
         );
         self.client
             .transact_write_items()
+            .client_request_token(token)
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(TransactWriteItem::builder().put(put).build())
             .send()

@@ -95,6 +95,9 @@ pub fn upload_to_item(u: &Upload) -> Item {
         );
         item.insert("upload_url_until".into(), n(url.usable_until.timestamp()));
     }
+    if let Some(etag) = &u.object_etag {
+        item.insert("object_etag".into(), s(etag));
+    }
     if let Some(e) = &u.error {
         item.insert("error".into(), s(e));
     }
@@ -133,6 +136,7 @@ pub fn upload_from_item(item: &Item) -> Result<Upload, StoreError> {
             (None, None) => None,
             _ => return Err(corrupt("upload_url")),
         },
+        object_etag: opt_s(item, "object_etag").map(str::to_owned),
         error: opt_s(item, "error").map(str::to_owned),
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,

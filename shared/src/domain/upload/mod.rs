@@ -14,5 +14,5 @@ pub use request::{
     DEFAULT_MAX_UPLOAD_BYTES, InvalidUpload, MAX_TITLE_UTF16, MIN_UPLOAD_BYTES, NewUpload,
     PostSettings, PrivacyLevel, PublishMode, UploadRequest,
 };
-pub use status::{StoredUploadUrl, Upload, UploadStatus, UploadView};
+pub use status::{NewPublish, StoredUploadUrl, Upload, UploadStatus, UploadView};
 pub use video::{SNIFF_BYTES, Sniffed, VideoType, sniff};

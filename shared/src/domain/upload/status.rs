@@ -73,6 +73,9 @@ pub struct Upload {
     /// Where the current publish's bytes go, sealed, while TikTok takes
     /// them: a transfer cut short resumes there.
     pub upload_url: Option<StoredUploadUrl>,
+    /// The version (S3 ETag) of the object whose bytes the publish sends:
+    /// every later read is of this version only.
+    pub object_etag: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -84,6 +87,16 @@ pub struct Upload {
 pub struct StoredUploadUrl {
     pub sealed: SealedSecret,
     pub usable_until: DateTime<Utc>,
+}
+
+/// What a new publish stores before a byte moves: TikTok's publish_id,
+/// where its bytes go (sealed), and the version of the object they are
+/// read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPublish {
+    pub publish_id: PublishId,
+    pub upload_url: StoredUploadUrl,
+    pub object_etag: String,
 }
 
 /// An upload as the API shows it.
@@ -114,6 +127,7 @@ impl Upload {
             status: UploadStatus::AwaitingUpload,
             publish_id: None,
             upload_url: None,
+            object_etag: None,
             error: None,
             created_at: now,
             updated_at: now,

@@ -15,12 +15,13 @@ use super::{
     transfer::Transfer,
 };
 use crate::{
+    adapters::store::publishing::Claimed,
     domain::{
         ids::{PublishId, UploadId},
         ports::{SealError, StoreError},
         ratelimit,
         secrets::{AccessToken, UploadUrl},
-        upload::{ChunkPlan, PublishMode, StoredUploadUrl, Upload, UploadStatus},
+        upload::{ChunkPlan, NewPublish, PublishMode, StoredUploadUrl, Upload, UploadStatus},
     },
     support::{deadline::Deadline, errors::chain_line},
 };
@@ -60,8 +61,8 @@ impl Publisher {
         let owner = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now();
         let until = now + chrono::Duration::from_std(self.settings.lease).unwrap_or_default();
-        let upload = match self.store.claim_upload(id, &owner, now, until).await {
-            Ok(upload) => upload,
+        let Claimed { upload, from } = match self.store.claim_upload(id, &owner, now, until).await {
+            Ok(claimed) => claimed,
             Err(StoreError::NotLeasable) => {
                 tracing::info!("upload is unknown, held by another worker, or past publishing");
                 return Ok(Handled::Duplicate);
@@ -70,7 +71,9 @@ impl Publisher {
         };
         // The publish_id stored for this upload, kept current by the attempt.
         let mut stored = upload.publish_id.clone();
-        let step = self.attempt(&upload, &owner, &mut stored, deadline).await?;
+        let step = self
+            .attempt(&upload, from, &owner, &mut stored, deadline)
+            .await?;
         let settle = rules::settle(
             step,
             attempt,
@@ -80,6 +83,11 @@ impl Publisher {
         );
         let now = self.clock.now();
         match settle {
+            Settle::AwaitUpload => {
+                self.store.unclaim_upload(id, &owner, now).await?;
+                tracing::info!("the object is not stored yet; the upload waits for its PUT");
+                Ok(Handled::NotYetStored)
+            }
             Settle::Processing => {
                 self.store.upload_processing(id, &owner, now).await?;
                 tracing::info!("every byte is at TikTok; the post is processing");
@@ -119,11 +127,13 @@ impl Publisher {
         }
     }
 
-    /// One attempt at an upload we hold. `previous` is the publish_id stored
-    /// for it; the attempt updates it when it stores a new one.
+    /// One attempt at an upload we hold, claimed from state `from`.
+    /// `previous` is the publish_id stored for it; the attempt updates it
+    /// when it stores a new one.
     async fn attempt(
         &self,
         upload: &Upload,
+        from: UploadStatus,
         owner: &str,
         previous: &mut Option<PublishId>,
         deadline: Deadline,
@@ -160,8 +170,8 @@ impl Publisher {
                 }
             }
         }
-        let mut source = match self.verify_object(upload).await {
-            Ok(source) => Some(source),
+        let mut object = match self.verify_object(upload, from).await {
+            Ok(object) => object,
             Err(step) => return Ok(step),
         };
         let (mut inits, mut creator_checked) = (0, false);
@@ -177,14 +187,17 @@ impl Publisher {
                         creator_checked = true;
                     }
                     inits += 1;
-                    match self.init(upload, owner, &access, &plan, previous).await? {
+                    match self
+                        .init(upload, owner, &access, &plan, &object.etag, previous)
+                        .await?
+                    {
                         Init::Started(this) => this,
                         Init::Stopped(step) => return Ok(step),
                     }
                 }
             };
             let transfer = self
-                .transfer(upload, &this.url, &plan, this.from, source.take(), deadline)
+                .transfer(upload, &this.url, &plan, this.from, &mut object, deadline)
                 .await;
             match transfer {
                 Transfer::Complete => return Ok(Step::Transferred),
@@ -207,15 +220,17 @@ impl Publisher {
         Ok(defer(RETRY_LATER, "the transfer kept stopping short"))
     }
 
-    /// A new publish: TikTok's init, and its publish_id and sealed
-    /// upload_url stored before a single byte moves (if that write fails,
-    /// the publish is abandoned untouched, and an empty upload never posts).
+    /// A new publish: TikTok's init, and its publish_id, sealed upload_url
+    /// and the object version `etag` stored before a single byte moves (if
+    /// that write fails, the publish is abandoned untouched, and an empty
+    /// upload never posts).
     async fn init(
         &self,
         upload: &Upload,
         owner: &str,
         access: &AccessToken,
         plan: &ChunkPlan,
+        etag: &str,
         previous: &mut Option<PublishId>,
     ) -> Result<Init, PublishError> {
         let init_limit = match upload.mode {
@@ -248,20 +263,17 @@ impl Publisher {
                 )));
             }
         };
-        let stored = StoredUploadUrl {
-            sealed,
-            usable_until: now + UPLOAD_URL_LIFE,
+        let publish = NewPublish {
+            publish_id: ticket.publish_id.clone(),
+            upload_url: StoredUploadUrl {
+                sealed,
+                usable_until: now + UPLOAD_URL_LIFE,
+            },
+            object_etag: etag.to_owned(),
         };
         let recorded = self
             .store
-            .set_publish_id(
-                &upload.id,
-                owner,
-                &ticket.publish_id,
-                &stored,
-                previous.as_ref(),
-                now,
-            )
+            .set_publish_id(&upload.id, owner, &publish, previous.as_ref(), now)
             .await;
         match recorded {
             Ok(()) => {}

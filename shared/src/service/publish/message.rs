@@ -17,7 +17,8 @@ pub enum PublishMessage {
     },
     /// Ask TikTok how a publish is going (no webhook came in time).
     CheckStatus { upload: UploadId, attempt: u32 },
-    /// Nothing to do: S3's test event, or objects outside `uploads/`.
+    /// Nothing to do: S3's test event, objects outside `uploads/`, or
+    /// another bucket's objects.
     Ignore,
 }
 
@@ -68,7 +69,14 @@ struct S3Record {
 
 #[derive(Deserialize)]
 struct S3Entity {
+    #[serde(default)]
+    bucket: Option<S3Bucket>,
     object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct S3Bucket {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -92,8 +100,9 @@ fn object_key(encoded: &str) -> String {
 }
 
 impl PublishMessage {
-    /// Reads an SQS message body.
-    pub fn parse(body: &str) -> Result<Self, UnknownMessage> {
+    /// Reads an SQS message body; S3 notifications count only for objects
+    /// in `bucket`, the upload bucket.
+    pub fn parse(body: &str, bucket: &str) -> Result<Self, UnknownMessage> {
         if let Ok(follow_up) = serde_json::from_str::<FollowUp>(body) {
             return match follow_up {
                 FollowUp::Publish { upload_id, attempt } => Ok(Self::Publish {
@@ -115,6 +124,7 @@ impl PublishMessage {
             .records
             .iter()
             .filter(|r| r.event_name.starts_with("ObjectCreated:"))
+            .filter(|r| r.s3.bucket.as_ref().is_some_and(|b| b.name == bucket))
             .filter_map(|r| UploadId::from_object_key(&object_key(&r.s3.object.key)))
             .collect();
         if uploads.is_empty() {
@@ -140,20 +150,33 @@ mod tests {
         }]})
         .to_string();
         assert_eq!(
-            PublishMessage::parse(&body),
+            PublishMessage::parse(&body, "b"),
             Ok(PublishMessage::Publish {
                 uploads: vec![id],
                 attempt: 0
             })
         );
-        let test_event = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#;
+        // The same key in another bucket is none of ours.
         assert_eq!(
-            PublishMessage::parse(test_event),
+            PublishMessage::parse(&body, "uploads-bucket"),
             Ok(PublishMessage::Ignore)
         );
-        let other = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"object":{"key":"elsewhere/x"}}}]}"#;
-        assert_eq!(PublishMessage::parse(other), Ok(PublishMessage::Ignore));
-        assert_eq!(PublishMessage::parse("not json"), Err(UnknownMessage));
+        let test_event = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#;
+        assert_eq!(
+            PublishMessage::parse(test_event, "b"),
+            Ok(PublishMessage::Ignore)
+        );
+        let other = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"elsewhere/x"}}}]}"#;
+        assert_eq!(
+            PublishMessage::parse(other, "b"),
+            Ok(PublishMessage::Ignore)
+        );
+        let nameless = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"object":{"key":"uploads/x"}}}]}"#;
+        assert_eq!(
+            PublishMessage::parse(nameless, "b"),
+            Ok(PublishMessage::Ignore)
+        );
+        assert_eq!(PublishMessage::parse("not json", "b"), Err(UnknownMessage));
     }
 
     #[test]
@@ -176,7 +199,7 @@ mod tests {
             ),
         ] {
             let body = serde_json::to_string(&follow_up).unwrap();
-            assert_eq!(PublishMessage::parse(&body), Ok(message));
+            assert_eq!(PublishMessage::parse(&body, "b"), Ok(message));
         }
     }
 }

@@ -80,6 +80,8 @@ pub enum Handled {
     Transferred,
     /// Someone else holds the upload, or it is past publishing.
     Duplicate,
+    /// The object is not stored yet; the upload waits for its PUT.
+    NotYetStored,
     /// The upload ended `failed`, with this reason.
     Failed(String),
     /// Put back on the queue, with this reason.
@@ -154,6 +156,12 @@ impl Publisher {
             metrics::count(("Operation", "publish"), &[(metric, 1)]);
         }
         Ok(handled)
+    }
+
+    /// Reads an SQS message body (see [`PublishMessage::parse`]) for this
+    /// publisher's bucket.
+    pub fn read_message(&self, body: &str) -> Result<PublishMessage, UnknownMessage> {
+        PublishMessage::parse(body, self.bucket.name())
     }
 
     /// Receives of a message after which SQS gives it up.

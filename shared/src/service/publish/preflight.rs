@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::{
     PublishError, Publisher,
     rules::{self, RETRY_LATER, Step, defer},
-    source::Source,
+    source::{Source, Verified},
+    transfer::OBJECT_CHANGED,
 };
 use crate::{
     adapters::s3::BucketError,
@@ -17,7 +18,7 @@ use crate::{
         ratelimit::{self, RateLimit},
         secrets::AccessToken,
         tiktok::TikTokError,
-        upload::{SNIFF_BYTES, Upload},
+        upload::{SNIFF_BYTES, Upload, UploadStatus},
     },
     service::limits::LimitError,
     support::errors::chain_line,
@@ -47,15 +48,27 @@ impl Publisher {
     }
 
     /// The stored object must be what was declared: its size, and a
-    /// container of the declared type. TikTok hears of nothing otherwise.
-    /// The read that checks it stays open for the transfer.
-    pub(super) async fn verify_object(&self, upload: &Upload) -> Result<Source, Step> {
-        let (body, size) = match self.bucket.open(&upload.id.object_key(), 0).await {
-            Ok(opened) => opened,
-            Err(BucketError::NotFound) => {
-                return Err(Step::Failed("the uploaded object is missing".into()));
+    /// container of the declared type; and, once a publish has read it,
+    /// the same version. TikTok hears of nothing otherwise. The read that
+    /// checks it stays open for the transfer. An upload claimed from
+    /// `awaiting_upload` whose object is not there yet waits for it.
+    pub(super) async fn verify_object(
+        &self,
+        upload: &Upload,
+        from: UploadStatus,
+    ) -> Result<Verified, Step> {
+        let opened = self
+            .bucket
+            .open(&upload.id.object_key(), 0, upload.object_etag.as_deref())
+            .await;
+        let (body, size, etag) = match opened {
+            Ok(object) => (object.body, object.size, object.etag),
+            Err(BucketError::NotFound) => return Err(rules::object_missing(from)),
+            Err(BucketError::Changed) => return Err(Step::Failed(OBJECT_CHANGED.into())),
+            Err(BucketError::Empty) => {
+                rules::verify_size(upload, 0)?;
+                return Err(Step::Failed("the uploaded object is empty".into()));
             }
-            Err(BucketError::Empty) => (aws_sdk_s3::primitives::ByteStream::from_static(b""), 0),
             Err(e) => {
                 tracing::warn!(error = %chain_line(&e), "S3 unavailable");
                 return Err(defer(RETRY_LATER, "S3 is unavailable"));
@@ -71,7 +84,10 @@ impl Publisher {
             }
         };
         rules::verify_type(upload, &head)?;
-        Ok(source)
+        Ok(Verified {
+            etag,
+            source: Some(source),
+        })
     }
 
     /// A direct post: the creator may post, with the chosen privacy level.

@@ -9,6 +9,13 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::oneshot;
 
+/// The stored object once verified: the version (ETag) every later read
+/// must be of, and the read the checks left open, if it is still unused.
+pub(super) struct Verified {
+    pub(super) etag: String,
+    pub(super) source: Option<Source>,
+}
+
 /// The S3 object read from `offset` on; chunks take their bytes from it in
 /// order, so the happy path reads the object once.
 pub(super) struct Source {

@@ -7,15 +7,19 @@ use std::time::Duration;
 use super::{
     Publisher,
     rules::{self, AfterChunk, RETRY_LATER, Step, defer},
-    source::Source,
+    source::{Source, Verified},
 };
 use crate::{
+    adapters::s3::BucketError,
     domain::{
         secrets::UploadUrl,
         upload::{ChunkPlan, Upload},
     },
     support::{backoff::backoff, deadline::Deadline, errors::chain_line},
 };
+
+/// Why a publish ends when the stored object is no longer the one verified.
+pub(super) const OBJECT_CHANGED: &str = "the uploaded object changed after it was verified";
 
 /// How a transfer on one upload_url ended.
 pub(super) enum Transfer {
@@ -30,16 +34,17 @@ pub(super) enum Transfer {
 
 impl Publisher {
     /// Streams the object into the chunk PUTs, in order, from chunk
-    /// `from`. `source` is the read the checks opened, if any. No chunk is
-    /// started that may not finish before `deadline`: the transfer then
-    /// goes on in the next invocation, from where TikTok is.
+    /// `from`: the read the checks opened first, then reads of the verified
+    /// version only. No chunk is started that may not finish before
+    /// `deadline`: the transfer then goes on in the next invocation, from
+    /// where TikTok is.
     pub(super) async fn transfer(
         &self,
         upload: &Upload,
         url: &UploadUrl,
         plan: &ChunkPlan,
         from: usize,
-        mut source: Option<Source>,
+        object: &mut Verified,
         deadline: Deadline,
     ) -> Transfer {
         let key = upload.id.object_key();
@@ -57,10 +62,17 @@ impl Publisher {
                     "the transfer goes on in the next invocation",
                 ));
             }
-            let src = match source.take() {
+            let src = match object.source.take() {
                 Some(s) if s.offset == chunk.first => s,
-                _ => match self.bucket.open(&key, chunk.first).await {
-                    Ok((body, _)) => Source::new(body, chunk.first),
+                _ => match self
+                    .bucket
+                    .open(&key, chunk.first, Some(&object.etag))
+                    .await
+                {
+                    Ok(opened) => Source::new(opened.body, chunk.first),
+                    Err(BucketError::Changed) => {
+                        return Transfer::Stop(Step::Failed(OBJECT_CHANGED.into()));
+                    }
                     Err(e) => {
                         tracing::warn!(error = %chain_line(&e), "S3 unavailable mid-transfer");
                         return Transfer::Stop(defer(RETRY_LATER, "S3 is unavailable"));
@@ -89,7 +101,7 @@ impl Publisher {
                 self.settings.chunk_attempts,
             ) {
                 AfterChunk::Next(next) => {
-                    source = back.await.ok();
+                    object.source = back.await.ok();
                     index = next;
                     failures = 0;
                 }

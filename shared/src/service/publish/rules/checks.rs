@@ -7,7 +7,7 @@ use crate::{
     domain::{
         account::{Account, AccountStatus},
         secrets::SealedTokens,
-        upload::{PrivacyLevel, Upload, sniff},
+        upload::{PrivacyLevel, Upload, UploadStatus, sniff},
     },
 };
 
@@ -48,6 +48,17 @@ pub fn verify_size(upload: &Upload, size: u64) -> Result<(), Step> {
         )));
     }
     Ok(())
+}
+
+/// The object is not in the bucket. Before its PUT has landed (claimed
+/// from `awaiting_upload`: an early or forged message) the upload goes on
+/// waiting for it; once it had been stored, it is gone for good.
+pub fn object_missing(from: UploadStatus) -> Step {
+    if from == UploadStatus::AwaitingUpload {
+        Step::NotStored
+    } else {
+        failed("the uploaded object is missing")
+    }
 }
 
 /// The stored object must be a container of the declared type, by its

@@ -11,7 +11,7 @@ mod chunks;
 mod fixtures;
 mod tiktok;
 
-pub use checks::{account_ready, creator_allows, verify_size, verify_type};
+pub use checks::{account_ready, creator_allows, object_missing, verify_size, verify_type};
 pub use chunks::{AfterChunk, after_chunk};
 pub use tiktok::{AfterCheck, AfterStatus, after_check, after_status, tiktok_failure};
 
@@ -37,6 +37,8 @@ pub enum Step {
     Failed(String),
     /// Not now: try again after `delay`.
     Defer { delay: Duration, reason: String },
+    /// The object is not stored yet: wait for its PUT's notification.
+    NotStored,
 }
 
 pub fn defer(delay: Duration, reason: impl Into<String>) -> Step {
@@ -55,6 +57,9 @@ pub(super) fn failed(reason: impl Into<String>) -> Step {
 pub enum Settle {
     /// `processing`, and a status check scheduled in case no webhook comes.
     Processing,
+    /// `awaiting_upload` again, and nothing scheduled: the object's PUT
+    /// will notify the queue.
+    AwaitUpload,
     /// `failed`, with this reason.
     Fail(String),
     /// Back in `status` (`uploaded` when TikTok has nothing of it yet,
@@ -80,6 +85,7 @@ pub fn settle(
 ) -> Settle {
     match step {
         Step::Transferred => Settle::Processing,
+        Step::NotStored => Settle::AwaitUpload,
         Step::Failed(reason) => Settle::Fail(reason),
         Step::Defer { reason, .. } if attempt + 1 >= max_attempts => {
             Settle::Fail(format!("gave up after {} attempts: {reason}", attempt + 1))
@@ -108,7 +114,7 @@ pub fn metric(handled: &Handled) -> Option<&'static str> {
         Handled::Duplicate => Some("PublishDuplicate"),
         Handled::Checked(UploadStatus::Published) => Some("UploadsPublished"),
         Handled::Checked(UploadStatus::Failed) => Some("UploadsFailed"),
-        Handled::Checked(_) | Handled::Ignored => None,
+        Handled::Checked(_) | Handled::Ignored | Handled::NotYetStored => None,
     }
 }
 
