@@ -94,10 +94,11 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
     );
     Ok(Accounts::new(
         token.store.clone(),
-        Limiter::new(token.store, clock),
+        Limiter::new(token.store, clock.clone()),
         token.sealer,
         token.tiktok,
         refresher,
+        clock,
     ))
 }
 

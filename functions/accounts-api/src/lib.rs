@@ -76,21 +76,25 @@ async fn respond(app: &Accounts, request: &Request) -> Result<Response<Body>, Ap
         Route::Get(id) => Ok(json(StatusCode::OK, &app.get(&user, &id).await?)),
         Route::Refresh(id) => {
             no_body_or_json_object(request)?;
-            let deadline = request
-                .lambda_context_ref()
-                .map_or(Deadline::NONE, |context| {
-                    Deadline::from_epoch_millis(context.deadline)
-                });
             Ok(json(
                 StatusCode::OK,
-                &app.refresh(&user, &id, deadline).await?,
+                &app.refresh(&user, &id, deadline_of(request)).await?,
             ))
         }
         Route::Disconnect(id) => {
-            app.disconnect(&user, &id).await?;
+            app.disconnect(&user, &id, deadline_of(request)).await?;
             Ok(no_content())
         }
     }
+}
+
+/// The invocation's deadline, from the Lambda context.
+fn deadline_of(request: &Request) -> Deadline {
+    request
+        .lambda_context_ref()
+        .map_or(Deadline::NONE, |context| {
+            Deadline::from_epoch_millis(context.deadline)
+        })
 }
 
 fn account_id(raw: &str) -> Result<AccountId, ApiError> {

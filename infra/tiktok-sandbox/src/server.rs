@@ -137,13 +137,34 @@ impl RunningSandbox {
     }
 
     /// Whether `open_id` still has a live (unrevoked, unexpired) access token.
+    /// Whether `open_id` still has a grant for this app: a live access
+    /// token, or a current refresh token that can get one.
     pub fn has_live_grant(&self, open_id: &str) -> bool {
         let t = now();
-        self.shared
-            .state()
+        let state = self.shared.state();
+        state
             .access
             .values()
             .any(|g| g.open_id == open_id && !g.revoked && g.expires_at > t)
+            || state
+                .refresh
+                .values()
+                .any(|g| g.open_id == open_id && g.current && g.expires_at > t)
+    }
+
+    /// Ends the life of `open_id`'s access tokens now (their refresh tokens
+    /// stay current): what an hour or two of waiting would do.
+    pub fn expire_access_tokens(&self, open_id: &str) {
+        let t = now();
+        for g in self
+            .shared
+            .state()
+            .access
+            .values_mut()
+            .filter(|g| g.open_id == open_id)
+        {
+            g.expires_at = t.saturating_sub(1);
+        }
     }
 }
 
@@ -554,8 +575,17 @@ async fn revoke(
     };
     // Revoking the access token ends the whole authorization: every token of
     // that user for this app stops working, and the app hears
-    // `authorization.removed` with reason 5 (developer revoked).
-    let open_id = shared.state().access.get(token).map(|g| g.open_id.clone());
+    // `authorization.removed` with reason 5 (developer revoked). Only a
+    // token that "bears the authorization" does: an expired or unknown one
+    // gets the same `{}` and ends nothing (TikTok's answer to it is not
+    // documented; this is the worst case).
+    let t = now();
+    let open_id = shared
+        .state()
+        .access
+        .get(token)
+        .filter(|g| !g.revoked && g.expires_at > t)
+        .map(|g| g.open_id.clone());
     if let Some(open_id) = open_id {
         webhooks::authorization_removed(&shared, &open_id, 5);
     }

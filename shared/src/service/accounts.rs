@@ -4,6 +4,8 @@
 
 use std::{fmt, time::Duration};
 
+use chrono::{DateTime, Utc};
+
 use crate::{
     adapters::{
         kms::KmsSealer,
@@ -21,7 +23,7 @@ use crate::{
         limits::{LimitError, Limiter},
         refresh::{Outcome, Refresher},
     },
-    support::{deadline::Deadline, errors::chain_line},
+    support::{clock::Clock, deadline::Deadline, errors::chain_line},
 };
 
 /// Forced refreshes, per account.
@@ -98,6 +100,18 @@ fn forced_refresh_result(outcome: Outcome, status: AccountStatus) -> Result<(), 
     }
 }
 
+/// How close to its expiry an access token is too old to revoke with.
+const REVOKE_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Whether the account's access token must be refreshed before it can
+/// revoke the grant: an active account (a refresh may still work) whose
+/// token has expired or is about to.
+fn needs_refresh_to_revoke(account: &Account, now: DateTime<Utc>) -> bool {
+    account.status == AccountStatus::Active
+        && account.sealed_tokens.is_some()
+        && account.access_expires_at <= now + REVOKE_MARGIN
+}
+
 /// What a disconnect does after asking TikTok to revoke: go on and erase
 /// (revoked, or a token TikTok no longer honours), or stop and keep the
 /// tokens so the revoke can be retried (TikTok unavailable).
@@ -119,6 +133,7 @@ pub struct Accounts {
     sealer: KmsSealer,
     tiktok: TikTokClient,
     refresher: Refresher,
+    clock: Clock,
 }
 
 impl Accounts {
@@ -128,6 +143,7 @@ impl Accounts {
         sealer: KmsSealer,
         tiktok: TikTokClient,
         refresher: Refresher,
+        clock: Clock,
     ) -> Self {
         Self {
             store,
@@ -135,6 +151,7 @@ impl Accounts {
             sealer,
             tiktok,
             refresher,
+            clock,
         }
     }
 
@@ -195,15 +212,34 @@ impl Accounts {
     }
 
     /// Revokes the grant at TikTok, erases the sealed tokens and marks the
-    /// account `disconnected`. Disconnecting twice is harmless. A transient
-    /// TikTok failure changes nothing (the tokens are kept so the revoke can
-    /// be retried); a token TikTok no longer honours is simply erased.
+    /// account `disconnected`. Disconnecting twice is harmless. An access
+    /// token that has expired cannot end the grant, so an active account's
+    /// is refreshed first (within `deadline`). A transient TikTok failure
+    /// changes nothing (the tokens are kept so the disconnect can be
+    /// retried); a token TikTok no longer honours is simply erased.
     #[tracing::instrument(name = "accounts.disconnect", skip_all, fields(user = %user, account_id = %id))]
-    pub async fn disconnect(&self, user: &UserId, id: &AccountId) -> Result<(), AccountsError> {
+    pub async fn disconnect(
+        &self,
+        user: &UserId,
+        id: &AccountId,
+        deadline: Deadline,
+    ) -> Result<(), AccountsError> {
+        let mut refreshed = false;
         for _ in 0..3 {
             let account = self.owned(user, id).await?;
             if account.status == AccountStatus::Disconnected {
                 return Ok(());
+            }
+            if !refreshed && needs_refresh_to_revoke(&account, self.clock.now()) {
+                refreshed = true;
+                tracing::info!("the access token has expired; refreshing it to revoke the grant");
+                match self.refresher.refresh_now_within(id, deadline).await {
+                    // The grant is gone at TikTok already: only erase.
+                    Outcome::Refreshed | Outcome::ReauthRequired(_) => continue,
+                    Outcome::Skipped => return Err(AccountsError::Busy),
+                    Outcome::Failed(error) => return Err(AccountsError::RefreshFailed(error)),
+                    Outcome::Left => return Err(AccountsError::Deadline),
+                }
             }
             if let Some(sealed) = &account.sealed_tokens {
                 match self.sealer.open(id, sealed).await {

@@ -282,6 +282,36 @@ async fn get_and_refresh_show_the_account_without_tokens() {
     }
 }
 
+/// An access token that has expired cannot end the grant at TikTok: the
+/// disconnect refreshes it first, then revokes with the fresh one, and no
+/// token of the grant lives on at TikTok.
+#[tokio::test]
+async fn disconnecting_with_an_expired_access_token_refreshes_first_and_ends_the_grant() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-9").await;
+    app.sandbox.expire_access_tokens("tt-9");
+    let expired = chrono::Utc::now().timestamp() - 60;
+    app.set_number("ACCOUNT#tt-9", "ACCOUNT", "access_expires_at", expired)
+        .await;
+    assert!(
+        app.sandbox.has_live_grant("tt-9"),
+        "the refresh token lives"
+    );
+
+    let response = app
+        .api("DELETE", "/accounts/tt-9", Some("alice"), None)
+        .await;
+    assert_eq!(response.status(), 204, "{}", body_text(&response));
+    assert_eq!(app.sandbox.rotations("tt-9"), 1, "refreshed first");
+    assert!(
+        !app.sandbox.has_live_grant("tt-9"),
+        "the grant is over at TikTok"
+    );
+    let item = app.account_item("tt-9").await.unwrap();
+    assert_eq!(item["status"].as_s().unwrap(), "disconnected");
+    assert!(!item.contains_key("sealed_tokens"), "tokens erased");
+}
+
 #[tokio::test]
 async fn disconnect_revokes_at_tiktok_erases_the_tokens_and_twice_is_harmless() {
     let app = spawn_app().await;

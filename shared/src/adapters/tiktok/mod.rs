@@ -3,6 +3,8 @@
 //! user info, revoke), the Content Posting API and the media transfer.
 
 pub mod client;
+#[cfg(test)]
+mod fuzz;
 pub mod oauth;
 pub mod posting;
 pub mod settings;

@@ -86,30 +86,7 @@ impl TikTokClient {
                 .bearer_auth(access.expose()),
         )
         .await?;
-        #[derive(Deserialize)]
-        struct Data {
-            user: RawUser,
-        }
-        #[derive(Deserialize)]
-        struct RawUser {
-            open_id: String,
-            #[serde(default)]
-            display_name: Option<String>,
-            #[serde(default)]
-            avatar_url: Option<String>,
-        }
-        let data: Data = parse_envelope(status, &body)?;
-        let open_id = AccountId::parse(data.user.open_id).map_err(|e| TikTokError::Malformed {
-            status,
-            reason: format!("user.open_id: {e}"),
-        })?;
-        Ok(UserInfo {
-            open_id,
-            profile: Profile {
-                display_name: data.user.display_name.unwrap_or_default(),
-                avatar_url: data.user.avatar_url.filter(|u| !u.is_empty()),
-            },
-        })
+        parse_user_info(status, &body)
     }
 
     /// `POST /v2/oauth/revoke/`: TikTok answers an empty object on success.
@@ -146,6 +123,34 @@ impl TokenEndpoint for TikTokClient {
         ];
         self.token_request(&form, now).await
     }
+}
+
+/// Reads a user info answer: the open_id, and the profile we show.
+pub(super) fn parse_user_info(status: u16, body: &str) -> Result<UserInfo, TikTokError> {
+    #[derive(Deserialize)]
+    struct Data {
+        user: RawUser,
+    }
+    #[derive(Deserialize)]
+    struct RawUser {
+        open_id: String,
+        #[serde(default)]
+        display_name: Option<String>,
+        #[serde(default)]
+        avatar_url: Option<String>,
+    }
+    let data: Data = parse_envelope(status, body)?;
+    let open_id = AccountId::parse(data.user.open_id).map_err(|e| TikTokError::Malformed {
+        status,
+        reason: format!("user.open_id: {e}"),
+    })?;
+    Ok(UserInfo {
+        open_id,
+        profile: Profile {
+            display_name: data.user.display_name.unwrap_or_default(),
+            avatar_url: data.user.avatar_url.filter(|u| !u.is_empty()),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     client::{TikTokClient, call},
+    settings::UploadOrigins,
     wire::parse_envelope,
 };
 use crate::domain::{
@@ -100,28 +101,7 @@ impl TikTokClient {
             },
         }))
         .await?;
-        #[derive(Deserialize)]
-        struct Data {
-            publish_id: String,
-            upload_url: String,
-        }
-        let data: Data = parse_envelope(status, &body)?;
-        let malformed = |reason: &str| TikTokError::Malformed {
-            status,
-            reason: reason.into(),
-        };
-        let publish_id =
-            PublishId::parse(&data.publish_id).ok_or_else(|| malformed("publish_id"))?;
-        let target = url::Url::parse(&data.upload_url).map_err(|_| malformed("upload_url"))?;
-        if !self.upload_origins.allows(&target) {
-            return Err(TikTokError::UploadHostNotAllowed {
-                host: target.host_str().unwrap_or_default().to_owned(),
-            });
-        }
-        Ok(PublishTicket {
-            publish_id,
-            upload_url: UploadUrl::parse(data.upload_url).map_err(|_| malformed("upload_url"))?,
-        })
+        parse_init(status, &body, &self.upload_origins)
     }
 
     /// `POST /v2/post/publish/status/fetch/`.
@@ -137,29 +117,64 @@ impl TikTokClient {
                 .json(&serde_json::json!({ "publish_id": publish_id.as_ref() })),
         )
         .await?;
-        #[derive(Deserialize)]
-        struct Data {
-            status: String,
-            #[serde(default)]
-            fail_reason: Option<String>,
-            #[serde(default)]
-            uploaded_bytes: Option<u64>,
-        }
-        let data: Data = parse_envelope(status, &body)?;
-        let state = match data.status.as_str() {
-            "PROCESSING_UPLOAD" => PublishState::ProcessingUpload,
-            "PROCESSING_DOWNLOAD" => PublishState::ProcessingDownload,
-            "SEND_TO_USER_INBOX" => PublishState::SendToUserInbox,
-            "PUBLISH_COMPLETE" => PublishState::PublishComplete,
-            "FAILED" => PublishState::Failed,
-            other => PublishState::Other(other.to_owned()),
-        };
-        Ok(PublishStatus {
-            state,
-            fail_reason: data.fail_reason.filter(|r| !r.is_empty()),
-            uploaded_bytes: data.uploaded_bytes,
-        })
+        parse_publish_status(status, &body)
     }
+}
+
+/// Reads an init's answer: its publish_id, and an upload_url at one of
+/// `origins` (or no ticket at all).
+pub(super) fn parse_init(
+    status: u16,
+    body: &str,
+    origins: &UploadOrigins,
+) -> Result<PublishTicket, TikTokError> {
+    #[derive(Deserialize)]
+    struct Data {
+        publish_id: String,
+        upload_url: String,
+    }
+    let data: Data = parse_envelope(status, body)?;
+    let malformed = |reason: &str| TikTokError::Malformed {
+        status,
+        reason: reason.into(),
+    };
+    let publish_id = PublishId::parse(&data.publish_id).ok_or_else(|| malformed("publish_id"))?;
+    let target = url::Url::parse(&data.upload_url).map_err(|_| malformed("upload_url"))?;
+    if !origins.allows(&target) {
+        return Err(TikTokError::UploadHostNotAllowed {
+            host: target.host_str().unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(PublishTicket {
+        publish_id,
+        upload_url: UploadUrl::parse(data.upload_url).map_err(|_| malformed("upload_url"))?,
+    })
+}
+
+/// Reads a status fetch's answer.
+pub(super) fn parse_publish_status(status: u16, body: &str) -> Result<PublishStatus, TikTokError> {
+    #[derive(Deserialize)]
+    struct Data {
+        status: String,
+        #[serde(default)]
+        fail_reason: Option<String>,
+        #[serde(default)]
+        uploaded_bytes: Option<u64>,
+    }
+    let data: Data = parse_envelope(status, body)?;
+    let state = match data.status.as_str() {
+        "PROCESSING_UPLOAD" => PublishState::ProcessingUpload,
+        "PROCESSING_DOWNLOAD" => PublishState::ProcessingDownload,
+        "SEND_TO_USER_INBOX" => PublishState::SendToUserInbox,
+        "PUBLISH_COMPLETE" => PublishState::PublishComplete,
+        "FAILED" => PublishState::Failed,
+        other => PublishState::Other(other.to_owned()),
+    };
+    Ok(PublishStatus {
+        state,
+        fail_reason: data.fail_reason.filter(|r| !r.is_empty()),
+        uploaded_bytes: data.uploaded_bytes,
+    })
 }
 
 #[cfg(test)]

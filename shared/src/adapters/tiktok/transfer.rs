@@ -96,7 +96,10 @@ pub fn uploaded_from_range(value: &str) -> Option<u64> {
     }
     let (first, last) = span.split_once('-')?;
     let (first, last): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
-    (first == 0).then_some(last + 1)
+    if first != 0 {
+        return None;
+    }
+    last.checked_add(1)
 }
 
 #[cfg(test)]

@@ -109,6 +109,11 @@ pub fn parse_envelope<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The longest access token lifetime TikTok has documented (24 hours).
+pub const LONGEST_ACCESS_LIFETIME: i64 = 86_400;
+/// The longest refresh token lifetime TikTok has documented (365 days).
+pub const LONGEST_REFRESH_LIFETIME: i64 = 31_536_000;
+
 /// Parses the token endpoint's flat answer. Expiries come from the
 /// response's own `expires_in` and `refresh_expires_in`: TikTok's documents
 /// disagree on lifetimes, so none is assumed.
@@ -136,16 +141,19 @@ pub fn parse_token_response(
         .and_then(|v| v.as_str())
         .and_then(|v| RefreshToken::parse(v).ok())
         .ok_or_else(|| malformed("refresh_token missing or empty"))?;
-    let lifetime = |key: &str| {
+    // Any positive number is taken, up to the longest lifetime TikTok has
+    // documented: a larger one is clamped, never trusted (and never
+    // overflows a date).
+    let lifetime = |key: &str, longest: i64| {
         value
             .get(key)
-            .and_then(serde_json::Value::as_i64)
-            .filter(|s| *s > 0)
-            .map(Duration::seconds)
+            .and_then(serde_json::Value::as_f64)
+            .filter(|s| *s >= 1.0)
+            .map(|s| Duration::seconds(s.min(longest as f64) as i64))
             .ok_or_else(|| malformed(&format!("{key} missing or not positive")))
     };
-    let access_expires_at = now + lifetime("expires_in")?;
-    let refresh_expires_at = now + lifetime("refresh_expires_in")?;
+    let access_expires_at = now + lifetime("expires_in", LONGEST_ACCESS_LIFETIME)?;
+    let refresh_expires_at = now + lifetime("refresh_expires_in", LONGEST_REFRESH_LIFETIME)?;
     let scopes = string_field(&value, "scope")
         .and_then(|s| Scopes::parse(&s).ok())
         .ok_or_else(|| malformed("scope missing or invalid"))?;
