@@ -43,6 +43,20 @@ async fn upload_generated(app: &TestApp, open_id: &str, size: usize) -> (String,
     (digest, id)
 }
 
+/// Seeds `open_id` for alice and records an upload of the sample MP4 whose
+/// PUT has not happened: `awaiting_upload`. Returns the answer and the id.
+async fn awaiting_upload(app: &TestApp, open_id: &str) -> (Value, UploadId) {
+    app.seed_account(open_id, "alice", ALL_SCOPES).await;
+    let created = app
+        .create_upload(
+            "alice",
+            &upload_request(open_id, "a.mp4", "video/mp4", SAMPLE_MP4.len()),
+        )
+        .await;
+    let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+    (created, id)
+}
+
 /// Waits (up to 10 s) for the upload to reach `status`; returns its view.
 async fn wait_for_status(app: &TestApp, user: &str, id: &str, status: &str) -> Value {
     for _ in 0..200 {
@@ -711,14 +725,7 @@ async fn an_object_replaced_after_verification_is_never_sent() {
 #[tokio::test]
 async fn a_notification_from_another_bucket_is_ignored() {
     let app = spawn_app().await;
-    app.seed_account("tt-pub-18", "alice", ALL_SCOPES).await;
-    let created = app
-        .create_upload(
-            "alice",
-            &upload_request("tt-pub-18", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
-        )
-        .await;
-    let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+    let (_, id) = awaiting_upload(&app, "tt-pub-18").await;
     let notification = json!({"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": "someone-elses-bucket"},
@@ -743,14 +750,7 @@ async fn a_notification_from_another_bucket_is_ignored() {
 #[tokio::test]
 async fn a_message_before_the_object_is_stored_leaves_the_upload_waiting() {
     let app = spawn_app().await;
-    app.seed_account("tt-pub-19", "alice", ALL_SCOPES).await;
-    let created = app
-        .create_upload(
-            "alice",
-            &upload_request("tt-pub-19", "a.mp4", "video/mp4", SAMPLE_MP4.len()),
-        )
-        .await;
-    let id = UploadId::parse(created["upload_id"].as_str().unwrap()).unwrap();
+    let (created, id) = awaiting_upload(&app, "tt-pub-19").await;
     let early = serde_json::to_string(&FollowUp::publish(&id, 0)).unwrap();
     let message = app.publisher.read_message(&early).unwrap();
     assert_eq!(
