@@ -2,8 +2,9 @@
 # Brings up the whole local stack from a fresh clone:
 #   moto server (DynamoDB, KMS, S3, SQS) with the table, key, bucket and
 #   queues created from template.yaml; the TikTok sandbox; the functions
-#   under `cargo lambda watch`; and a poller feeding the publish queue to
-#   upload-publish. Then prints how to connect an account and publish.
+#   under `cargo lambda watch`; and pollers feeding the publish queue to
+#   upload-publish and the refresh queue to refresh-worker (fan-out, as
+#   deployed). Then prints how to connect an account, publish, and refresh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -50,6 +51,10 @@ OAUTH_REDIRECT_URI=$redirect_uri
 APP_RETURN_URL=http://127.0.0.1:$LAMBDA_PORT/connected
 PUBLISH_QUEUE_URL=$PUBLISH_QUEUE_URL
 PUBLISH_STATUS_CHECK_SECONDS=60
+# Refresh as the template deploys it: token-refresh plans, refresh-worker
+# refreshes each slice the refresh queue's poller hands it.
+REFRESH_MODE=fanout
+REFRESH_QUEUE_URL=$REFRESH_QUEUE_URL
 # cargo lambda watch runs every function with one environment: the longest
 # timeout the template gives any of them, and the emulator's slower calls.
 FUNCTION_TIMEOUT_SECONDS=900
@@ -69,6 +74,12 @@ nohup "$venv/bin/python" "$root/infra/local/sqs_pump.py" "$PUBLISH_QUEUE_URL" \
   > "$state_dir/pump.log" 2>&1 &
 echo $! > "$state_dir/pump.pid"
 
+echo "==> refresh queue -> refresh-worker (as Lambda's SQS poller, 4 at once)"
+nohup "$venv/bin/python" "$root/infra/local/sqs_pump.py" "$REFRESH_QUEUE_URL" \
+  "http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/refresh-worker/invocations" 4 \
+  > "$state_dir/refresh-pump.log" 2>&1 &
+echo $! > "$state_dir/refresh-pump.pid"
+
 cat <<MSG
 
 The local stack is up. Connect a TikTok account (the whole OAuth dance,
@@ -83,12 +94,18 @@ settles it):
     infra/local/publish.sh [user] [tiktok_open_id] [file.mp4]
 
 Or step by step:
-    cargo lambda invoke oauth-start --data-file infra/events/oauth-start.json
+    .venv/bin/cargo-lambda lambda invoke oauth-start --data-file infra/events/oauth-start.json
     curl -si '<authorize_url>&sandbox_user=tt-1'          # TikTok approves: 302 to the callback
     curl -si '<the Location above>'                        # oauth-callback: 302 to the app, with a ticket
     # then, signed in as the user who started: infra/events/oauth-callback-complete.json
     # with that ticket in its body (connect.sh does this)
-    cargo lambda invoke oauth-callback --data-file <that event>
+    .venv/bin/cargo-lambda lambda invoke oauth-callback --data-file <that event>
+
+Refresh every due account as the schedule does (token-refresh plans one
+slice per shard onto the refresh queue; refresh-worker refreshes them):
+
+    .venv/bin/cargo-lambda lambda invoke token-refresh --data-file infra/events/token-refresh-scheduled.json
+    .venv/bin/cargo-lambda lambda invoke token-refresh --data-file infra/events/token-refresh-dry-run.json
 
 Logs are in .local/*.log; stop everything with infra/local/down.sh.
 MSG

@@ -7,7 +7,9 @@
 //! |---|---|
 //! | oauth-start | table, authorize URL, start settings |
 //! | oauth-callback | table, KMS key, TikTok, callback settings |
-//! | token-refresh, accounts-api | table, KMS key, TikTok, refresh settings |
+//! | token-refresh | table, KMS key, TikTok, refresh settings, refresh mode (and queue in `fanout`) |
+//! | refresh-worker | table, KMS key, TikTok, refresh settings, refresh queue |
+//! | accounts-api | table, KMS key, TikTok, refresh settings |
 //! | upload-presign | table, bucket, upload settings |
 //! | upload-publish | table, KMS key, TikTok, bucket, publish queue, publish settings |
 //! | tiktok-webhook | table, webhook settings |
@@ -23,11 +25,12 @@ use crate::{
         store::TableName,
         tiktok::settings::{AuthorizeSettings, TikTokSettings},
     },
+    domain::schedule::DueShards,
     env::{ConfigError, Env},
     service::{
         oauth::{callback::CallbackSettings, start::StartSettings},
         publish::PublishSettings,
-        refresh::{RefreshBudget, RefreshSettings},
+        refresh::{RefreshBudget, RefreshMode, RefreshSettings},
         uploads::UploadSettings,
         webhooks::WebhookSettings,
     },
@@ -35,6 +38,9 @@ use crate::{
 
 /// The variable naming the publish queue.
 pub const PUBLISH_QUEUE_URL: &str = "PUBLISH_QUEUE_URL";
+
+/// The variable naming the refresh queue (fan-out's slices).
+pub const REFRESH_QUEUE_URL: &str = "REFRESH_QUEUE_URL";
 
 /// The function's configured timeout (`FUNCTION_TIMEOUT_SECONDS`, 1-900,
 /// required where a worst case is checked): the template passes each
@@ -73,6 +79,8 @@ impl OAuthStartConfig {
 #[derive(Clone, Debug)]
 pub struct TokenConfig {
     pub table: TableName,
+    /// The due-index shards accounts are written to.
+    pub due_shards: DueShards,
     pub token_key: KeyId,
     pub aws: AwsSettings,
     pub tiktok: TikTokSettings,
@@ -82,6 +90,7 @@ impl TokenConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             table: TableName::from_env(env)?,
+            due_shards: DueShards::from_env(env)?,
             token_key: KeyId::from_env(env)?,
             aws: AwsSettings::from_env(env)?,
             tiktok: TikTokSettings::from_env(env)?,
@@ -105,20 +114,60 @@ impl OAuthCallbackConfig {
     }
 }
 
-/// How a function refreshes: a scheduled sweep with its whole timeout, or
-/// one refresh asked for over the HTTP API.
+/// How a function refreshes: a scheduled sweep (or a worker's slice) with
+/// its whole timeout, or one refresh asked for over the HTTP API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invocation {
     Sweep,
     Http,
 }
 
-/// token-refresh's and accounts-api's configuration.
+/// token-refresh's, refresh-worker's and accounts-api's configuration.
 #[derive(Clone, Debug)]
 pub struct RefreshConfig {
     pub token: TokenConfig,
     pub refresh: RefreshSettings,
     pub budget: RefreshBudget,
+}
+
+/// token-refresh's configuration: how it refreshes, and in `fanout` where
+/// its plans go.
+#[derive(Clone, Debug)]
+pub struct TokenRefreshConfig {
+    pub refresh: RefreshConfig,
+    pub mode: RefreshMode,
+    /// `REFRESH_QUEUE_URL`: required in `fanout`.
+    pub queue: Option<QueueUrl>,
+}
+
+impl TokenRefreshConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mode = RefreshMode::from_env(env)?;
+        Ok(Self {
+            refresh: RefreshConfig::from_env(env, Invocation::Sweep)?,
+            mode,
+            queue: match mode {
+                RefreshMode::Sweep => None,
+                RefreshMode::Fanout => Some(QueueUrl::from_env(env, REFRESH_QUEUE_URL)?),
+            },
+        })
+    }
+}
+
+/// refresh-worker's configuration.
+#[derive(Clone, Debug)]
+pub struct RefreshWorkerConfig {
+    pub refresh: RefreshConfig,
+    pub queue: QueueUrl,
+}
+
+impl RefreshWorkerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            refresh: RefreshConfig::from_env(env, Invocation::Sweep)?,
+            queue: QueueUrl::from_env(env, REFRESH_QUEUE_URL)?,
+        })
+    }
 }
 
 impl RefreshConfig {

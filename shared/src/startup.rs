@@ -17,7 +17,7 @@ use crate::{
     },
     config::{
         Invocation, OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig,
-        TokenConfig, UploadPresignConfig, WebhookConfig,
+        RefreshWorkerConfig, TokenConfig, TokenRefreshConfig, UploadPresignConfig, WebhookConfig,
     },
     env::{ConfigError, Env},
     service::{
@@ -65,9 +65,45 @@ pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
     ))
 }
 
-pub async fn token_refresh(env: &Env) -> Result<Refresher, StartupError> {
+/// token-refresh: the refresher, and in `fanout` the queue its plans go to.
+#[derive(Clone)]
+pub struct TokenRefresh {
+    pub refresher: Refresher,
+    pub plans_to: Option<Queue>,
+}
+
+pub async fn token_refresh(env: &Env) -> Result<TokenRefresh, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
-    let config = RefreshConfig::from_env(env, Invocation::Sweep)?;
+    let config = TokenRefreshConfig::from_env(env)?;
+    Ok(TokenRefresh {
+        refresher: refresher(sdk, config.refresh)?,
+        plans_to: config
+            .queue
+            .map(|url| Queue::new(aws_sdk_sqs::Client::new(sdk), url)),
+    })
+}
+
+/// refresh-worker: the refresher, and the queue the rest of a slice goes
+/// back to.
+#[derive(Clone)]
+pub struct RefreshWorker {
+    pub refresher: Refresher,
+    pub queue: Queue,
+}
+
+pub async fn refresh_worker(env: &Env) -> Result<RefreshWorker, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
+    let config = RefreshWorkerConfig::from_env(env)?;
+    Ok(RefreshWorker {
+        refresher: refresher(sdk, config.refresh)?,
+        queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
+    })
+}
+
+fn refresher(
+    sdk: &aws_config::SdkConfig,
+    config: RefreshConfig,
+) -> Result<Refresher, StartupError> {
     let token = TokenAdapters::build(sdk, &config.token)?;
     Ok(Refresher::new(
         token.store,
@@ -162,7 +198,8 @@ impl TokenAdapters {
     fn build(sdk: &aws_config::SdkConfig, config: &TokenConfig) -> Result<Self, StartupError> {
         let http = http_client(&config.tiktok)?;
         Ok(Self {
-            store: Store::new(aws::dynamodb_client(sdk, &config.aws), &config.table),
+            store: Store::new(aws::dynamodb_client(sdk, &config.aws), &config.table)
+                .with_due_shards(config.due_shards),
             sealer: KmsSealer::new(aws::kms_client(sdk, &config.aws), config.token_key.clone()),
             tiktok: TikTokClient::new(http, &config.tiktok),
         })

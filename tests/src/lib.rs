@@ -23,7 +23,7 @@ use shared::{
             settings::TikTokSettings,
         },
     },
-    domain::{ids::AccountId, ratelimit::RateLimit},
+    domain::{ids::AccountId, ratelimit::RateLimit, schedule::DueShards},
     env::Env,
     service::{
         accounts::Accounts,
@@ -33,6 +33,7 @@ use shared::{
         uploads::Uploads,
         webhooks::Webhooks,
     },
+    startup::TokenRefresh,
 };
 use tiktok_sandbox::{RunningSandbox, SandboxConfig};
 use tools::{
@@ -75,6 +76,7 @@ pub fn base_env(
         ("APP_RETURN_URL", RETURN_URL.into()),
         ("REFRESH_BACKOFF_MS", "10".into()),
         ("PUBLISH_QUEUE_URL", p.queue_url.clone()),
+        ("REFRESH_QUEUE_URL", p.refresh_queue_url.clone()),
         ("PUBLISH_BACKOFF_MS", "10".into()),
         // Follow-ups become visible at once, so tests need not wait.
         ("PUBLISH_MAX_DEFER_SECONDS", "0".into()),
@@ -94,6 +96,8 @@ pub struct TestApp {
     pub aws: aws_proxy::AwsProxy,
     pub start: OAuthStart,
     pub callback: OAuthCallback,
+    /// token-refresh as its handler gets it.
+    pub token_refresh: TokenRefresh,
     pub refresher: Refresher,
     pub accounts: Accounts,
     pub uploads: Uploads,
@@ -135,9 +139,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let callback = shared::startup::oauth_callback(&env)
         .await
         .expect("oauth-callback builds");
-    let refresher = shared::startup::token_refresh(&env)
+    let token_refresh = shared::startup::token_refresh(&env)
         .await
         .expect("token-refresh builds");
+    let refresher = token_refresh.refresher.clone();
     let accounts = shared::startup::accounts_api(&env)
         .await
         .expect("accounts-api builds");
@@ -162,6 +167,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         aws,
         start,
         callback,
+        token_refresh,
         refresher,
         accounts,
         uploads,
@@ -211,6 +217,7 @@ impl TestApp {
             self.clients.dynamodb.clone(),
             &TableName::from_env(&self.env).expect("table"),
         )
+        .with_due_shards(DueShards::from_env(&self.env).expect("shards"))
     }
 
     /// A store that reaches the emulator through the fault proxy, as the
@@ -221,6 +228,7 @@ impl TestApp {
             aws_sdk_dynamodb::Client::new(&sdk),
             &TableName::from_env(&self.env).expect("table"),
         )
+        .with_due_shards(DueShards::from_env(&self.env).expect("shards"))
     }
 
     /// An accounts-api request as `user`, through the real handler.
@@ -268,6 +276,7 @@ impl TestApp {
         shared::startup::token_refresh(&env)
             .await
             .expect("token-refresh builds")
+            .refresher
     }
 
     /// Creates `count` connected accounts `{prefix}-{i}` owned by `owner`,

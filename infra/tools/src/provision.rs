@@ -1,6 +1,6 @@
-//! Creates the table, the KMS key, the bucket, the publish queue (with its
-//! dead-letter queue) and the bucket's notification to it on an emulator,
-//! exactly as `template.yaml` defines them.
+//! Creates the table, the KMS key, the bucket, the publish and refresh
+//! queues (each with its dead-letter queue) and the bucket's notification to
+//! the publish queue on an emulator, exactly as `template.yaml` defines them.
 
 use anyhow::{Context, anyhow};
 use aws_sdk_dynamodb::types::{
@@ -26,6 +26,9 @@ pub struct Provisioned {
     pub bucket: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    /// The refresh queue: fan-out's slices.
+    pub refresh_queue_url: String,
+    pub refresh_dead_letter_queue_url: String,
 }
 
 pub struct Clients {
@@ -66,8 +69,20 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         prefix,
     )
     .await?;
-    let (queue_url, dead_letter_queue_url, queue_arn) =
-        create_publish_queues(&clients.sqs, &resources, prefix).await?;
+    let (queue_url, dead_letter_queue_url, queue_arn) = create_queues(
+        &clients.sqs,
+        &resources,
+        ("PublishQueue", "PublishDeadLetterQueue"),
+        &format!("{prefix}-publish"),
+    )
+    .await?;
+    let (refresh_queue_url, refresh_dead_letter_queue_url, _) = create_queues(
+        &clients.sqs,
+        &resources,
+        ("RefreshQueue", "RefreshQueueDeadLetterQueue"),
+        &format!("{prefix}-refresh"),
+    )
+    .await?;
     let bucket = format!("{prefix}-uploads").to_lowercase();
     let bucket_props = properties_of(&resources, "AWS::S3::Bucket")?;
     create_bucket(&clients.s3, &bucket_props, &bucket).await?;
@@ -88,6 +103,8 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         bucket,
         queue_url,
         dead_letter_queue_url,
+        refresh_queue_url,
+        refresh_dead_letter_queue_url,
     })
 }
 
@@ -281,13 +298,15 @@ fn number_text(value: &Value, key: &str) -> Option<String> {
     }
 }
 
-/// `PublishQueue` and `PublishDeadLetterQueue`, with the template's
-/// timeouts, retention and redrive. Returns the queue URL, the dead-letter
-/// queue URL and the queue ARN.
-async fn create_publish_queues(
+/// A queue and its dead-letter queue (their resource names in the
+/// template), with the template's timeouts, retention and redrive, named
+/// `{name}` and `{name}-dlq`. Returns the queue URL, the dead-letter queue
+/// URL and the queue ARN.
+async fn create_queues(
     client: &aws_sdk_sqs::Client,
     resources: &serde_yaml::Mapping,
-    prefix: &str,
+    (queue, dead_letters): (&str, &str),
+    name: &str,
 ) -> anyhow::Result<(String, String, String)> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let arn_of = |url: String| async move {
@@ -304,10 +323,8 @@ async fn create_publish_queues(
             .ok_or_else(|| anyhow!("queue without an ARN"))?;
         anyhow::Ok((url, arn))
     };
-    let dlq_props = properties_named(resources, "PublishDeadLetterQueue")?;
-    let mut request = client
-        .create_queue()
-        .queue_name(format!("{prefix}-publish-dlq"));
+    let dlq_props = properties_named(resources, dead_letters)?;
+    let mut request = client.create_queue().queue_name(format!("{name}-dlq"));
     if let Some(retention) = number_text(&dlq_props, "MessageRetentionPeriod") {
         request = request.attributes(A::MessageRetentionPeriod, retention);
     }
@@ -319,10 +336,8 @@ async fn create_publish_queues(
         .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
     let (dlq_url, dlq_arn) = arn_of(dlq_url).await?;
 
-    let props = properties_named(resources, "PublishQueue")?;
-    let mut request = client
-        .create_queue()
-        .queue_name(format!("{prefix}-publish"));
+    let props = properties_named(resources, queue)?;
+    let mut request = client.create_queue().queue_name(name);
     for (key, attribute) in [
         ("VisibilityTimeout", A::VisibilityTimeout),
         ("MessageRetentionPeriod", A::MessageRetentionPeriod),
@@ -342,7 +357,7 @@ async fn create_publish_queues(
     let url = request
         .send()
         .await
-        .context("CreateQueue (publish)")?
+        .with_context(|| format!("CreateQueue ({queue})"))?
         .queue_url
         .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
     let (url, arn) = arn_of(url).await?;

@@ -6,7 +6,8 @@
 //! refresh code; no function runs on them.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
+    ops::Bound,
     sync::{
         Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -19,9 +20,10 @@ use crate::domain::{
     account::{Account, AccountStatus, Scopes},
     ids::AccountId,
     ports::{
-        AccountStore, DuePage, RefreshLeases, SealError, StoreError, TokenEndpoint, TokenSealer,
+        AccountStore, DuePage, QueueError, RefreshLeases, RefreshQueue, SealError, StoreError,
+        TokenEndpoint, TokenSealer,
     },
-    schedule::due_shard,
+    schedule::{DuePosition, DueShards, ShardSpan, Slice},
     secrets::{
         AccessToken, InvalidSecret, RefreshToken, SealedTokens, TokenSet, decode_plaintext,
         encode_plaintext,
@@ -44,30 +46,70 @@ struct Lease {
     until: DateTime<Utc>,
 }
 
-#[derive(Default)]
 struct Item {
-    account: Option<Account>,
+    account: Account,
     lease: Option<Lease>,
+    /// Where the item sits in the due index, as written.
+    due: Option<(u32, i64)>,
 }
 
-/// Accounts and their leases, as the table holds them.
 #[derive(Default)]
+struct Table {
+    items: HashMap<AccountId, Item>,
+    /// The sparse due index: (shard, due_at, account), in the index's order.
+    due: BTreeSet<(u32, i64, AccountId)>,
+    span: Option<ShardSpan>,
+}
+
+/// Accounts and their leases, as the table holds them, with the due index
+/// written as each account is (so a change of the shard count takes effect
+/// account by account, as in the table).
 pub struct MemoryStore {
-    items: Mutex<BTreeMap<AccountId, Item>>,
+    table: Mutex<Table>,
+    shards: Mutex<DueShards>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
-        Self::default()
+        Self::with_due_shards(DueShards::DEFAULT)
+    }
+
+    pub fn with_due_shards(shards: DueShards) -> Self {
+        Self {
+            table: Mutex::default(),
+            shards: Mutex::new(shards),
+        }
+    }
+
+    /// Accounts written from now on go to `shards` shards, as after a
+    /// deployment that changes `REFRESH_SHARDS`.
+    pub fn set_due_shards(&self, shards: DueShards) {
+        *lock(&self.shards) = shards;
+    }
+
+    /// How many accounts each shard of the due index holds.
+    pub fn shard_sizes(&self) -> BTreeMap<u32, usize> {
+        let mut sizes = BTreeMap::new();
+        for (shard, _, _) in &lock(&self.table).due {
+            *sizes.entry(*shard).or_default() += 1;
+        }
+        sizes
     }
 }
 
 impl AccountStore for MemoryStore {
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
         suspend().await;
-        Ok(lock(&self.items)
+        Ok(lock(&self.table)
+            .items
             .get(id)
-            .and_then(|item| item.account.clone()))
+            .map(|item| item.account.clone()))
     }
 
     async fn put_account(
@@ -76,9 +118,12 @@ impl AccountStore for MemoryStore {
         expected_version: Option<u64>,
     ) -> Result<(), StoreError> {
         suspend().await;
-        let mut items = lock(&self.items);
-        let item = items.entry(account.id.clone()).or_default();
-        let stored = item.account.as_ref().map(|a| a.token_version);
+        let shards = *lock(&self.shards);
+        let mut table = lock(&self.table);
+        let stored = table
+            .items
+            .get(&account.id)
+            .map(|i| i.account.token_version);
         match (expected_version, stored) {
             (None, Some(_)) => return Err(StoreError::AlreadyExists),
             (Some(expected), Some(version)) if expected != version => {
@@ -87,43 +132,80 @@ impl AccountStore for MemoryStore {
             (Some(_), None) => return Err(StoreError::VersionConflict),
             _ => {}
         }
+        let due = account
+            .due_at()
+            .map(|at| (shards.of(&account.id), at.timestamp()));
         // The whole item is replaced: the lease goes with the old one.
-        *item = Item {
-            account: Some(account.clone()),
-            lease: None,
-        };
+        let old = table.items.insert(
+            account.id.clone(),
+            Item {
+                account: account.clone(),
+                lease: None,
+                due,
+            },
+        );
+        if let Some((shard, at)) = old.and_then(|old| old.due) {
+            table.due.remove(&(shard, at, account.id.clone()));
+        }
+        if let Some((shard, at)) = due {
+            table.due.insert((shard, at, account.id.clone()));
+        }
         Ok(())
     }
 }
 
 impl RefreshLeases for MemoryStore {
-    /// How many ids of the shard's due list were handed out already.
-    type Cursor = usize;
-
     async fn due_page(
         &self,
         shard: u32,
         now: DateTime<Utc>,
         page_size: i32,
-        start: Option<usize>,
-    ) -> Result<DuePage<usize>, StoreError> {
+        after: Option<&DuePosition>,
+    ) -> Result<DuePage, StoreError> {
         suspend().await;
-        let items = lock(&self.items);
-        let mut due: Vec<(DateTime<Utc>, &AccountId)> = items
-            .iter()
-            .filter_map(|(id, item)| Some((item.account.as_ref()?.due_at()?, id)))
-            .filter(|(at, id)| *at <= now && due_shard(id) == shard)
-            .collect();
-        due.sort();
-        let from = start.unwrap_or(0);
-        let to = (from + usize::try_from(page_size.max(1)).unwrap_or(1)).min(due.len());
+        let table = lock(&self.table);
+        let size = usize::try_from(page_size.max(1)).unwrap_or(1);
+        let from = match after {
+            Some(p) => Bound::Excluded((shard, p.due_at, p.account_id.clone())),
+            None => Bound::Included((shard, i64::MIN, AccountId::parse("-").map_err(corrupt)?)),
+        };
+        let until = (
+            shard,
+            now.timestamp(),
+            AccountId::parse("~".repeat(128)).map_err(corrupt)?,
+        );
+        let mut range = table
+            .due
+            .range((from, Bound::Included(until)))
+            .map(|(_, due_at, id)| DuePosition {
+                due_at: *due_at,
+                account_id: id.clone(),
+            });
+        let accounts: Vec<DuePosition> = range.by_ref().take(size).collect();
         Ok(DuePage {
-            ids: due[from.min(to)..to]
-                .iter()
-                .map(|(_, id)| (*id).clone())
-                .collect(),
-            next: (to < due.len()).then_some(to),
+            more: range.next().is_some(),
+            accounts,
         })
+    }
+
+    async fn shard_has_accounts(&self, shard: u32) -> Result<bool, StoreError> {
+        suspend().await;
+        Ok(lock(&self.table)
+            .due
+            .range((shard, i64::MIN, AccountId::parse("-").map_err(corrupt)?)..)
+            .next()
+            .is_some_and(|(s, _, _)| *s == shard))
+    }
+
+    async fn shard_span(&self) -> Result<Option<ShardSpan>, StoreError> {
+        suspend().await;
+        Ok(lock(&self.table).span)
+    }
+
+    async fn record_shard_span(&self, span: &ShardSpan) -> Result<(), StoreError> {
+        suspend().await;
+        lock(&self.table).span = Some(*span);
+        Ok(())
     }
 
     async fn acquire_lease(
@@ -135,13 +217,13 @@ impl RefreshLeases for MemoryStore {
         due_by: Option<DateTime<Utc>>,
     ) -> Result<Account, StoreError> {
         suspend().await;
-        let mut items = lock(&self.items);
-        let item = items.get_mut(id).ok_or(StoreError::NotLeasable)?;
-        let account = item.account.as_ref().ok_or(StoreError::NotLeasable)?;
+        let mut table = lock(&self.table);
+        let item = table.items.get_mut(id).ok_or(StoreError::NotLeasable)?;
+        let account = &item.account;
         let leasable = account.status == AccountStatus::Active
             && account.sealed_tokens.is_some()
             && item.lease.as_ref().is_none_or(|lease| lease.until < now)
-            && due_by.is_none_or(|by| account.due_at().is_some_and(|at| at <= by));
+            && due_by.is_none_or(|by| item.due.is_some_and(|(_, at)| at <= by.timestamp()));
         if !leasable {
             return Err(StoreError::NotLeasable);
         }
@@ -160,26 +242,28 @@ impl RefreshLeases for MemoryStore {
         error: &str,
     ) -> Result<(), StoreError> {
         suspend().await;
-        let mut items = lock(&self.items);
-        let item = held(&mut items, id, owner)?;
+        let mut table = lock(&self.table);
+        let item = held(&mut table.items, id, owner)?;
         item.lease = None;
-        if let Some(account) = item.account.as_mut() {
-            account.last_error = Some(error.to_owned());
-        }
+        item.account.last_error = Some(error.to_owned());
         Ok(())
     }
 
     async fn release_lease(&self, id: &AccountId, owner: &str) -> Result<(), StoreError> {
         suspend().await;
-        let mut items = lock(&self.items);
-        held(&mut items, id, owner)?.lease = None;
+        let mut table = lock(&self.table);
+        held(&mut table.items, id, owner)?.lease = None;
         Ok(())
     }
 }
 
+fn corrupt(e: crate::domain::ids::InvalidId) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
 /// The item, if `owner` holds its lease.
 fn held<'a>(
-    items: &'a mut BTreeMap<AccountId, Item>,
+    items: &'a mut HashMap<AccountId, Item>,
     id: &AccountId,
     owner: &str,
 ) -> Result<&'a mut Item, StoreError> {
@@ -187,6 +271,47 @@ fn held<'a>(
         .get_mut(id)
         .filter(|item| item.lease.as_ref().is_some_and(|l| l.owner == owner))
         .ok_or(StoreError::NotLeasable)
+}
+
+/// The refresh queue: slices in the order sent, taken one at a time.
+#[derive(Default)]
+pub struct MemoryQueue {
+    slices: Mutex<std::collections::VecDeque<Slice>>,
+    sent: AtomicU64,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The oldest slice waiting, if any.
+    pub fn take(&self) -> Option<Slice> {
+        lock(&self.slices).pop_front()
+    }
+
+    /// Slices waiting.
+    pub fn len(&self) -> usize {
+        lock(&self.slices).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slices ever sent.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+}
+
+impl RefreshQueue for MemoryQueue {
+    async fn send_slices(&self, slices: &[Slice]) -> Result<(), QueueError> {
+        suspend().await;
+        lock(&self.slices).extend(slices.iter().cloned());
+        self.sent.fetch_add(slices.len() as u64, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 /// Seals by writing the account's id beside the plaintext: a ciphertext

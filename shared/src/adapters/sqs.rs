@@ -1,24 +1,21 @@
 //! The SQS adapter: sends a message with a delay, so work that only has to
-//! wait goes back on its queue instead of failing.
+//! wait goes back on its queue instead of failing; and sends the refresh
+//! queue its slices, ten to a batch.
 
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::Serialize;
 use url::Url;
 
-use crate::env::{ConfigError, Env};
+pub use crate::domain::ports::QueueError;
+use crate::{
+    domain::{ports::RefreshQueue, schedule::Slice},
+    env::{ConfigError, Env},
+};
 
-#[derive(thiserror::Error)]
-pub enum QueueError {
-    #[error("SQS is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-}
-
-impl fmt::Debug for QueueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::support::errors::error_chain_fmt(self, f)
-    }
-}
+/// SQS's most messages in one SendMessageBatch.
+const BATCH: usize = 10;
 
 /// SQS's longest delay for one message.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
@@ -61,6 +58,48 @@ impl Queue {
             .map_err(|e| {
                 QueueError::Unavailable(anyhow::Error::new(e).context("SQS SendMessage"))
             })?;
+        Ok(())
+    }
+}
+
+impl RefreshQueue for Queue {
+    /// Every slice, in batches of ten; a batch entry SQS refuses fails the
+    /// whole send (the slices already sent are harmless to send again).
+    #[tracing::instrument(name = "queue.send_slices", skip_all, fields(slices = slices.len()))]
+    async fn send_slices(&self, slices: &[Slice]) -> Result<(), QueueError> {
+        for batch in slices.chunks(BATCH) {
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, slice)| {
+                    let body = serde_json::to_string(slice)
+                        .map_err(|e| QueueError::Unavailable(anyhow::Error::new(e)))?;
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| QueueError::Unavailable(anyhow::Error::new(e)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(self.url.0.as_str())
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| {
+                    QueueError::Unavailable(anyhow::Error::new(e).context("SQS SendMessageBatch"))
+                })?;
+            if let Some(failed) = output.failed.first() {
+                return Err(QueueError::Unavailable(anyhow::anyhow!(
+                    "SQS SendMessageBatch refused {} of {} slices: {}",
+                    output.failed.len(),
+                    batch.len(),
+                    failed.code
+                )));
+            }
+        }
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidId {
@@ -15,9 +15,25 @@ pub enum InvalidId {
     BadCharacters(&'static str),
 }
 
-/// A connected TikTok account, identified by TikTok's `open_id`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A connected TikTok account, identified by TikTok's `open_id`. Read from
+/// JSON only through [`AccountId::parse`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccountId(String);
+
+impl TryFrom<String> for AccountId {
+    type Error = InvalidId;
+
+    fn try_from(value: String) -> Result<Self, InvalidId> {
+        Self::parse(value)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(id: AccountId) -> Self {
+        id.0
+    }
+}
 
 impl AccountId {
     /// `open_id`s are opaque; we accept 1–128 URL-safe characters, which

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{
     account::Account,
     ids::AccountId,
+    schedule::{DuePosition, ShardSpan, Slice},
     secrets::{RefreshToken, SealedTokens, TokenSet},
     tiktok::{TikTokError, TokenGrant},
 };
@@ -79,26 +80,49 @@ pub trait AccountStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// A page of due account ids and where the next page starts.
-pub struct DuePage<C> {
-    pub ids: Vec<AccountId>,
-    pub next: Option<C>,
+/// A page of the due index, in its order: each account with its position,
+/// and whether more may follow the last.
+pub struct DuePage {
+    pub accounts: Vec<DuePosition>,
+    pub more: bool,
 }
 
-/// The due index and the refresh leases on accounts.
-pub trait RefreshLeases: Send + Sync {
-    /// Where a due-index page resumes (opaque to the service).
-    type Cursor: Send;
+impl DuePage {
+    /// Where the next page starts, if there is one.
+    pub fn next(&self) -> Option<&DuePosition> {
+        self.accounts.last().filter(|_| self.more)
+    }
+}
 
+/// The due index, the record of which shards it spans, and the refresh
+/// leases on accounts.
+pub trait RefreshLeases: Send + Sync {
     /// One page of the accounts in `shard` whose `due_at` is at or before
-    /// `now`, at most `page_size` long.
+    /// `now`, at most `page_size` long, strictly after `after` in the
+    /// index's order (`due_at`, then account id); `after` need not be an
+    /// account that is still there.
     fn due_page(
         &self,
         shard: u32,
         now: DateTime<Utc>,
         page_size: i32,
-        start: Option<Self::Cursor>,
-    ) -> impl Future<Output = Result<DuePage<Self::Cursor>, StoreError>> + Send;
+        after: Option<&DuePosition>,
+    ) -> impl Future<Output = Result<DuePage, StoreError>> + Send;
+
+    /// Whether `shard` holds any account at all, due or not.
+    fn shard_has_accounts(
+        &self,
+        shard: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The recorded span of the due index (`None` before the first plan).
+    fn shard_span(&self) -> impl Future<Output = Result<Option<ShardSpan>, StoreError>> + Send;
+
+    /// Records the span of the due index.
+    fn record_shard_span(
+        &self,
+        span: &ShardSpan,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes the refresh lease on an active account with tokens, whose lease
     /// is free or expired at `now`, until `until`, and returns the account
@@ -149,6 +173,26 @@ pub trait TokenSealer: Send + Sync {
     ) -> impl Future<Output = Result<TokenSet, SealError>> + Send;
 }
 
+#[derive(thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl fmt::Debug for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::support::errors::error_chain_fmt(self, f)
+    }
+}
+
+/// The refresh queue: where a plan sends its slices and a worker sends the
+/// rest of one, each to be taken by one refresh worker.
+pub trait RefreshQueue: Send + Sync {
+    /// Sends every slice, or fails (some may have been sent: a slice taken
+    /// twice refreshes nothing twice).
+    fn send_slices(&self, slices: &[Slice]) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
 /// TikTok's token endpoint, for refreshes.
 pub trait TokenEndpoint: Send + Sync {
     /// Exchanges `refresh_token` for a new grant, whose expiries count from
@@ -181,16 +225,32 @@ impl<T: AccountStore> AccountStore for Arc<T> {
 }
 
 impl<T: RefreshLeases> RefreshLeases for Arc<T> {
-    type Cursor = T::Cursor;
-
     fn due_page(
         &self,
         shard: u32,
         now: DateTime<Utc>,
         page_size: i32,
-        start: Option<Self::Cursor>,
-    ) -> impl Future<Output = Result<DuePage<Self::Cursor>, StoreError>> + Send {
-        (**self).due_page(shard, now, page_size, start)
+        after: Option<&DuePosition>,
+    ) -> impl Future<Output = Result<DuePage, StoreError>> + Send {
+        (**self).due_page(shard, now, page_size, after)
+    }
+
+    fn shard_has_accounts(
+        &self,
+        shard: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).shard_has_accounts(shard)
+    }
+
+    fn shard_span(&self) -> impl Future<Output = Result<Option<ShardSpan>, StoreError>> + Send {
+        (**self).shard_span()
+    }
+
+    fn record_shard_span(
+        &self,
+        span: &ShardSpan,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).record_shard_span(span)
     }
 
     fn acquire_lease(
@@ -237,6 +297,12 @@ impl<T: TokenSealer> TokenSealer for Arc<T> {
         sealed: &SealedTokens,
     ) -> impl Future<Output = Result<TokenSet, SealError>> + Send {
         (**self).open(account, sealed)
+    }
+}
+
+impl<T: RefreshQueue> RefreshQueue for Arc<T> {
+    fn send_slices(&self, slices: &[Slice]) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send_slices(slices)
     }
 }
 

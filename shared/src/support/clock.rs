@@ -25,6 +25,12 @@ impl Clock {
         (Self(Arc::new(move || read.now())), time)
     }
 
+    /// A clock that reads the time from `now`: a simulation's virtual
+    /// time, for example.
+    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         (self.0)()
     }

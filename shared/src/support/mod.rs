@@ -1,9 +1,10 @@
 //! What every layer may use and nothing in it knows the business: error
-//! chains, backoff, the clock, metrics and tracing set-up.
+//! chains, backoff, the clock, deadlines, back-pressure, metrics and tracing set-up.
 
 pub mod backoff;
 pub mod clock;
 pub mod deadline;
 pub mod errors;
 pub mod metrics;
+pub mod pressure;
 pub mod telemetry;

@@ -226,7 +226,7 @@ async fn any_queue_record_or_scheduled_event_is_handled() {
     for payload in samples(json_value(), CASES) {
         // Refused or run: a bad command is an error, never a panic.
         let _ = token_refresh::handle(
-            &app.refresher,
+            &app.token_refresh,
             lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
         )
         .await;

@@ -10,6 +10,7 @@ mod observability;
 mod openapi;
 mod publishing;
 mod refresh;
+mod refresh_fanout;
 mod sealing;
 mod stack;
 mod template;

@@ -101,7 +101,10 @@ async fn the_client_secret_is_read_from_secrets_manager_at_cold_start() {
     let mut env = app.env.clone();
     env.remove("TIKTOK_CLIENT_SECRET");
     env.set("TIKTOK_CLIENT_SECRET_ARN", &arn);
-    let refresher = shared::startup::token_refresh(&env).await.expect("builds");
+    let refresher = shared::startup::token_refresh(&env)
+        .await
+        .expect("builds")
+        .refresher;
     app.seed_due_accounts("sm", 1, "alice").await;
     let summary = refresher.run(Command::Sweep { dry_run: false }).await;
     assert_eq!(

@@ -101,7 +101,12 @@ fn functions_that_check_their_worst_case_are_given_their_own_timeout() {
     binaries.sort();
     assert_eq!(
         binaries,
-        ["accounts-api", "token-refresh", "upload-publish"]
+        [
+            "accounts-api",
+            "refresh-worker",
+            "token-refresh",
+            "upload-publish"
+        ]
     );
 }
 
@@ -194,6 +199,88 @@ fn refreshes_keep_their_concurrency_and_publishing_has_a_ceiling() {
 }
 
 #[test]
+fn fan_out_is_the_default_and_its_workers_keep_their_concurrency() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    assert_eq!(
+        parameters["RefreshMode"]["Default"].as_str(),
+        Some("fanout")
+    );
+    // Every function writes accounts to the same number of shards.
+    assert_eq!(
+        target(&template["Globals"]["Function"]["Environment"]["Variables"]["REFRESH_SHARDS"]),
+        Some("RefreshShards")
+    );
+    assert_eq!(
+        number(&parameters["RefreshShards"]["Default"]),
+        Some(u64::from(
+            shared::domain::schedule::DueShards::DEFAULT.count()
+        ))
+    );
+    let planner = &template["Resources"]["TokenRefreshFunction"]["Properties"];
+    let variables = &planner["Environment"]["Variables"];
+    assert_eq!(target(&variables["REFRESH_MODE"]), Some("RefreshMode"));
+    assert_eq!(
+        target(&variables["REFRESH_QUEUE_URL"]),
+        Some("RefreshQueue")
+    );
+
+    let worker = &template["Resources"]["RefreshWorkerFunction"]["Properties"];
+    assert_eq!(
+        target(&worker["Environment"]["Variables"]["REFRESH_QUEUE_URL"]),
+        Some("RefreshQueue")
+    );
+    let event = &worker["Events"]["Slices"]["Properties"];
+    assert_eq!(target(&event["Queue"]), Some("RefreshQueue"));
+    assert_eq!(number(&event["BatchSize"]), Some(1));
+    assert_eq!(
+        event["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let ceiling = &event["ScalingConfig"]["MaximumConcurrency"];
+    assert_eq!(target(ceiling), Some("RefreshWorkerMaxConcurrency"));
+    assert!((2..=1000).contains(&default_of(&template, ceiling)));
+    // Reserved as much as the queue may run at once: uploads cannot
+    // starve the refresh, and the queue is never throttled below it.
+    let Value::Tagged(reserved) = &worker["ReservedConcurrentExecutions"] else {
+        panic!("refresh-worker reserves concurrency");
+    };
+    let choice = reserved.value.as_sequence().expect("!If");
+    assert_eq!(target(&choice[1]), Some("RefreshWorkerMaxConcurrency"));
+
+    // A slice comes back only after every lease its worker took lapsed.
+    let queue = &template["Resources"]["RefreshQueue"]["Properties"];
+    let timeout = number(&worker["Timeout"]).expect("a timeout");
+    let lease = shared::service::refresh::RefreshSettings::default()
+        .lease
+        .as_secs();
+    let visibility = number(&queue["VisibilityTimeout"]).expect("a visibility timeout");
+    assert!(
+        visibility >= timeout + lease,
+        "{visibility} < {timeout} + {lease}"
+    );
+    assert_eq!(
+        target(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
+        Some("RefreshQueueDeadLetterQueue")
+    );
+    // The planner and the workers may send slices, and nothing else may.
+    let mut senders = BTreeSet::new();
+    for (name, function) in functions(&template) {
+        for statement in role_statements(function) {
+            if actions(statement).contains(&"sqs:SendMessage")
+                && target(&statement["Resource"]) == Some("RefreshQueue")
+            {
+                senders.insert(name.to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        senders.into_iter().collect::<Vec<_>>(),
+        ["RefreshWorkerFunction", "TokenRefreshFunction"]
+    );
+}
+
+#[test]
 fn only_the_roles_that_seal_or_open_may_use_the_token_key() {
     let template = template();
     let policy = &template["Resources"]["TokenKey"]["Properties"]["KeyPolicy"];
@@ -232,6 +319,7 @@ fn only_the_roles_that_seal_or_open_may_use_the_token_key() {
         [
             "AccountsApiFunctionRole",
             "OAuthCallbackFunctionRole",
+            "RefreshWorkerFunctionRole",
             "TokenRefreshFunctionRole",
             "UploadPublishFunctionRole"
         ]

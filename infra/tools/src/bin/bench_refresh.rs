@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     let proxy = AwsProxy::spawn(aws_endpoint()).await?;
     env.set("AWS_ENDPOINT_URL", proxy.url.clone());
     env.set("REFRESH_CONCURRENCY", args.concurrency.to_string());
-    let refresher = shared::startup::token_refresh(&env).await?;
+    let refresher = shared::startup::token_refresh(&env).await?.refresher;
 
     // Seed: N connected accounts, all due.
     let started = Instant::now();

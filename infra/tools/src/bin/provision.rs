@@ -16,5 +16,10 @@ async fn main() -> anyhow::Result<()> {
     println!("UPLOAD_BUCKET={}", p.bucket);
     println!("PUBLISH_QUEUE_URL={}", p.queue_url);
     println!("PUBLISH_DEAD_LETTER_QUEUE_URL={}", p.dead_letter_queue_url);
+    println!("REFRESH_QUEUE_URL={}", p.refresh_queue_url);
+    println!(
+        "REFRESH_DEAD_LETTER_QUEUE_URL={}",
+        p.refresh_dead_letter_queue_url
+    );
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::domain::{
     account::{Account, AccountStatus, Profile, Scopes},
     ids::{AccountId, UserId},
     ports::{AccountStore, StoreError},
-    schedule::due_shard,
+    schedule::DueShards,
     secrets::SealedTokens,
     time::rfc3339,
 };
@@ -46,7 +46,7 @@ impl AccountStore for Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(account_to_item(account)));
+            .set_item(Some(account_to_item(account, self.due_shards)));
         request = match expected_version {
             None => request.condition_expression("attribute_not_exists(pk)"),
             Some(version) => request
@@ -162,7 +162,7 @@ impl Store {
 
 /// The item for an account. `due_shard`/`due_at` (the sparse due index) are
 /// written only while the sweep should refresh it.
-pub fn account_to_item(a: &Account) -> Item {
+pub fn account_to_item(a: &Account, shards: DueShards) -> Item {
     let mut item = account_key(&a.id);
     item.insert("account_id".into(), s(a.id.as_ref()));
     item.insert("owner".into(), s(a.owner.as_ref()));
@@ -196,7 +196,7 @@ pub fn account_to_item(a: &Account) -> Item {
         );
     }
     if let Some(due) = a.due_at() {
-        item.insert("due_shard".into(), s(due_shard(&a.id).to_string()));
+        item.insert("due_shard".into(), s(shards.of(&a.id).to_string()));
         item.insert("due_at".into(), n(due.timestamp()));
     }
     item
@@ -264,10 +264,10 @@ mod tests {
     #[test]
     fn items_round_trip() {
         let a = account(AccountStatus::Active);
-        let back = account_from_item(&account_to_item(&a)).unwrap();
+        let back = account_from_item(&account_to_item(&a, DueShards::DEFAULT)).unwrap();
         assert_eq!(back, a);
         // Written before grants were dated: granted at the first connect.
-        let mut undated = account_to_item(&a);
+        let mut undated = account_to_item(&a, DueShards::DEFAULT);
         undated.remove("granted_at");
         assert_eq!(
             account_from_item(&undated).unwrap().granted_at,
@@ -280,18 +280,18 @@ mod tests {
 
     #[test]
     fn only_active_accounts_with_tokens_are_in_the_due_index() {
-        let item = account_to_item(&account(AccountStatus::Active));
+        let item = account_to_item(&account(AccountStatus::Active), DueShards::DEFAULT);
         assert!(item.contains_key("due_shard") && item.contains_key("due_at"));
-        let item = account_to_item(&account(AccountStatus::ReauthRequired));
+        let item = account_to_item(&account(AccountStatus::ReauthRequired), DueShards::DEFAULT);
         assert!(!item.contains_key("due_shard") && !item.contains_key("due_at"));
         let mut gone = account(AccountStatus::Active);
         gone.sealed_tokens = None;
-        assert!(!account_to_item(&gone).contains_key("due_at"));
+        assert!(!account_to_item(&gone, DueShards::DEFAULT).contains_key("due_at"));
     }
 
     #[test]
     fn corrupt_items_are_reported_not_panicked() {
-        let mut item = account_to_item(&account(AccountStatus::Active));
+        let mut item = account_to_item(&account(AccountStatus::Active), DueShards::DEFAULT);
         item.insert("status".into(), s("weird"));
         assert!(matches!(
             account_from_item(&item),

@@ -6,30 +6,53 @@ use chrono::{DateTime, Utc};
 use super::{
     Store,
     accounts::{account_from_item, account_key},
-    item::{Item, get_s, n, on_condition, s, unavailable},
+    item::{Item, get_n, get_s, get_time, key, n, on_condition, s, unavailable},
 };
 use crate::domain::{
     account::{Account, AccountStatus},
     ids::AccountId,
     ports::{DuePage, RefreshLeases, StoreError},
+    schedule::{DuePosition, ShardSpan},
 };
 
-/// Where a due-index Query resumes: its last evaluated key.
-pub struct DueCursor(Item);
+/// The item recording which shards the due index spans.
+fn span_key() -> Item {
+    key("REFRESH#SHARDS".into(), "REFRESH")
+}
+
+/// The due-index key of a position in `shard`: where a Query resumes.
+fn position_key(shard: u32, position: &DuePosition) -> Item {
+    let mut key = account_key(&position.account_id);
+    key.insert("due_shard".into(), s(shard.to_string()));
+    key.insert("due_at".into(), n(position.due_at));
+    key
+}
+
+fn position_of(item: &Item) -> Result<DuePosition, StoreError> {
+    let pk = get_s(item, "pk")?;
+    let account_id = pk
+        .strip_prefix("ACCOUNT#")
+        .and_then(|id| AccountId::parse(id).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("due index key {pk}")))?;
+    Ok(DuePosition {
+        due_at: get_n(item, "due_at")?,
+        account_id,
+    })
+}
 
 impl RefreshLeases for Store {
-    type Cursor = DueCursor;
-
     /// One page of the accounts in `shard` whose `due_at` has passed: a Query
-    /// on the sparse `due` index, never a Scan.
+    /// on the sparse `due` index, never a Scan. The index orders by
+    /// `due_at`, then by the table's key, so a page resumes from any
+    /// position, whether or not its account is still there.
     #[tracing::instrument(name = "store.due_page", skip_all, fields(shard))]
     async fn due_page(
         &self,
         shard: u32,
         now: DateTime<Utc>,
         page_size: i32,
-        start: Option<DueCursor>,
-    ) -> Result<DuePage<DueCursor>, StoreError> {
+        after: Option<&DuePosition>,
+    ) -> Result<DuePage, StoreError> {
         let output = self
             .client
             .query()
@@ -39,29 +62,75 @@ impl RefreshLeases for Store {
             .expression_attribute_values(":shard", s(shard.to_string()))
             .expression_attribute_values(":now", n(now.timestamp()))
             .limit(page_size)
-            .set_exclusive_start_key(start.map(|c| c.0))
+            .set_exclusive_start_key(after.map(|p| position_key(shard, p)))
             .send()
             .await
             .map_err(unavailable("DynamoDB Query (due)"))?;
-        let ids = output
+        let accounts = output
             .items
             .unwrap_or_default()
             .iter()
-            .map(|item| {
-                get_s(item, "pk").and_then(|pk| {
-                    pk.strip_prefix("ACCOUNT#")
-                        .and_then(|id| AccountId::parse(id).ok())
-                        .ok_or_else(|| StoreError::Corrupt(format!("due index key {pk}")))
-                })
-            })
+            .map(position_of)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(DuePage {
-            ids,
-            next: output
-                .last_evaluated_key
-                .filter(|k| !k.is_empty())
-                .map(DueCursor),
+            accounts,
+            more: output.last_evaluated_key.is_some_and(|k| !k.is_empty()),
         })
+    }
+
+    #[tracing::instrument(name = "store.shard_has_accounts", skip_all, fields(shard))]
+    async fn shard_has_accounts(&self, shard: u32) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("due")
+            .key_condition_expression("due_shard = :shard")
+            .expression_attribute_values(":shard", s(shard.to_string()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (due shard)"))?;
+        Ok(output.count > 0)
+    }
+
+    async fn shard_span(&self) -> Result<Option<ShardSpan>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(span_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB GetItem (shard span)"))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let number = |name| {
+            u32::try_from(get_n(&item, name)?)
+                .map_err(|_| StoreError::Corrupt(format!("shard span {name}")))
+        };
+        Ok(Some(ShardSpan {
+            widest: number("widest")?,
+            count: number("count")?,
+            since: get_time(&item, "since")?,
+        }))
+    }
+
+    async fn record_shard_span(&self, span: &ShardSpan) -> Result<(), StoreError> {
+        let mut item = span_key();
+        item.insert("widest".into(), n(i64::from(span.widest)));
+        item.insert("count".into(), n(i64::from(span.count)));
+        item.insert("since".into(), n(span.since.timestamp()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB PutItem (shard span)"))?;
+        Ok(())
     }
 
     /// Takes the refresh lease on an active account with tokens, by

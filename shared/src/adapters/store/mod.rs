@@ -9,6 +9,7 @@
 //! | rate counter | `RATE#{scope}#{key}#{window}` | `RATE` | [`rate`] |
 //! | upload, publish pointer | `UPLOAD#{id}`, `PUBLISH#{publish_id}` | `UPLOAD`, `PUBLISH` | [`uploads`], [`publishing`] |
 //! | webhook event | `EVENT#{sha256(body)}` | `EVENT` | [`events`] |
+//! | due-index span | `REFRESH#SHARDS` | `REFRESH` | [`leases`] |
 //!
 //! Conditional writes are the only lock. Every account write is a
 //! compare-and-swap on `token_version`; states are consumed by a conditional
@@ -26,7 +27,7 @@ pub mod states;
 pub mod uploads;
 
 use crate::{
-    domain::ports::StoreError,
+    domain::{ports::StoreError, schedule::DueShards},
     env::{ConfigError, Env},
 };
 
@@ -57,11 +58,13 @@ impl AsRef<str> for TableName {
     }
 }
 
-/// The table, through one SDK client built at cold start.
+/// The table, through one SDK client built at cold start, and the number
+/// of due-index shards accounts are written to.
 #[derive(Clone)]
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    due_shards: DueShards,
 }
 
 impl Store {
@@ -69,7 +72,13 @@ impl Store {
         Self {
             client,
             table: table.as_ref().to_owned(),
+            due_shards: DueShards::default(),
         }
+    }
+
+    /// Writes accounts to `shards` due-index shards (`REFRESH_SHARDS`).
+    pub fn with_due_shards(self, due_shards: DueShards) -> Self {
+        Self { due_shards, ..self }
     }
 }
 

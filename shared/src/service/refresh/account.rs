@@ -150,6 +150,11 @@ where
                 .as_ref()
                 .err()
                 .map(|e: &TikTokError| e.code().to_owned());
+            // TikTok overloaded or failing: fewer refreshes at once.
+            match &answer {
+                Err(e) if e.is_transient() => self.pressure.congested(),
+                _ => self.pressure.answered(),
+            }
             match rules::after_tiktok(answer, id, attempt, self.settings.tiktok_attempts) {
                 AfterTikTok::Retry => {
                     tracing::debug!(attempt, error = ?code, "transient TikTok error, retrying");

@@ -36,16 +36,23 @@ impl Command {
             return serde_json::from_value(event.clone())
                 .map_err(|e| InvalidCommand(e.to_string()));
         }
-        let scheduled = event.get("detail-type").and_then(|v| v.as_str())
-            == Some("Scheduled Event")
-            || event.get("source").and_then(|v| v.as_str()) == Some("aws.events");
-        if scheduled {
+        if Self::is_scheduled(event) {
             Ok(Self::Sweep { dry_run: false })
         } else {
             Err(InvalidCommand(
                 "expected a scheduled event or an \"action\"".into(),
             ))
         }
+    }
+}
+
+impl Command {
+    /// Whether the input is the schedule's (an EventBridge scheduled event),
+    /// which a `fanout` deployment answers with a plan.
+    pub fn is_scheduled(event: &serde_json::Value) -> bool {
+        event.get("action").is_none()
+            && (event.get("detail-type").and_then(|v| v.as_str()) == Some("Scheduled Event")
+                || event.get("source").and_then(|v| v.as_str()) == Some("aws.events"))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Token refresh: the sweep that refreshes every due account exactly once,
-//! a one-account refresh, dry runs, and cleanup.
+//! its fan-out (a plan of slices, each refreshed by a worker), a one-account
+//! refresh, dry runs, and cleanup.
 //!
 //! Per account: take the lease (a conditional write that also returns the
 //! account), open the tokens, call TikTok, seal the new tokens, and
@@ -15,6 +16,7 @@
 mod account;
 mod budget;
 mod command;
+mod fanout;
 mod rules;
 mod settings;
 mod sweep;
@@ -23,7 +25,10 @@ mod tests;
 
 pub use budget::RefreshBudget;
 pub use command::{AccountError, Command, InvalidCommand, MAX_SUMMARY_ERRORS, Outcome, Summary};
-pub use settings::RefreshSettings;
+pub use fanout::{PlanError, PlanSummary, SliceDone};
+pub use settings::{RefreshMode, RefreshSettings};
+
+use std::sync::Arc;
 
 use account::Mode;
 
@@ -33,7 +38,7 @@ use crate::{
         ids::AccountId,
         ports::{AccountStore, RefreshLeases, TokenEndpoint, TokenSealer},
     },
-    support::{clock::Clock, deadline::Deadline, metrics},
+    support::{clock::Clock, deadline::Deadline, metrics, pressure::Pressure},
 };
 
 /// Refreshes accounts. The type parameters are the ports; the defaults are
@@ -46,6 +51,9 @@ pub struct Refresher<S = Store, K = KmsSealer, T = TikTokClient> {
     settings: RefreshSettings,
     budget: RefreshBudget,
     clock: Clock,
+    /// How many refreshes run at once, cut when TikTok pushes back; shared
+    /// by the clones of one refresher (one process).
+    pressure: Arc<Pressure>,
 }
 
 impl<S, K, T> Refresher<S, K, T>
@@ -63,6 +71,7 @@ where
         clock: Clock,
     ) -> Self {
         Self {
+            pressure: Arc::new(Pressure::new(settings.concurrency)),
             store,
             sealer,
             tiktok,
@@ -70,6 +79,11 @@ where
             budget,
             clock,
         }
+    }
+
+    /// How many refreshes the back-pressure lets run at once now.
+    pub fn in_flight_limit(&self) -> usize {
+        self.pressure.limit()
     }
 
     /// Runs a command with no deadline (tests and tools).

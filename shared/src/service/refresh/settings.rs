@@ -2,7 +2,33 @@
 
 use std::time::Duration;
 
-use crate::env::{ConfigError, Env};
+use crate::{
+    domain::schedule::DueShards,
+    env::{ConfigError, Env},
+};
+
+/// How the schedule's invocation refreshes (`REFRESH_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RefreshMode {
+    /// One invocation sweeps every shard (small deployments, local use).
+    #[default]
+    Sweep,
+    /// The invocation plans; `refresh-worker`s refresh the slices.
+    Fanout,
+}
+
+impl RefreshMode {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.get("REFRESH_MODE").map(str::trim) {
+            None | Some("sweep") => Ok(Self::Sweep),
+            Some("fanout") => Ok(Self::Fanout),
+            Some(_) => Err(ConfigError::malformed(
+                "REFRESH_MODE",
+                "expected sweep or fanout",
+            )),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct RefreshSettings {
@@ -25,6 +51,10 @@ pub struct RefreshSettings {
     pub reauth_lead: Duration,
     /// Due-index page size.
     pub page_size: i32,
+    /// Due-index page size when a plan counts what is due.
+    pub plan_page_size: i32,
+    /// The due index's shard count (`REFRESH_SHARDS`).
+    pub due_shards: DueShards,
 }
 
 impl Default for RefreshSettings {
@@ -37,6 +67,8 @@ impl Default for RefreshSettings {
             backoff: Duration::from_millis(250),
             reauth_lead: Duration::from_secs(7 * 24 * 3600),
             page_size: 100,
+            plan_page_size: 1000,
+            due_shards: DueShards::DEFAULT,
         }
     }
 }
@@ -72,6 +104,7 @@ impl RefreshSettings {
                     (0, 365),
                 )?,
             ),
+            due_shards: DueShards::from_env(env)?,
             ..defaults
         })
     }
@@ -87,6 +120,19 @@ mod tests {
         assert_eq!(settings.concurrency, 32);
         assert_eq!(settings.lease, Duration::from_secs(300));
         assert_eq!(settings.reauth_lead, Duration::from_secs(7 * DAY));
+        assert_eq!(settings.due_shards, DueShards::DEFAULT);
+        assert_eq!(
+            RefreshMode::from_env(&Env::default()),
+            Ok(RefreshMode::Sweep)
+        );
+        let env = Env::from_pairs([("REFRESH_MODE", "fanout"), ("REFRESH_SHARDS", "256")]);
+        assert_eq!(RefreshMode::from_env(&env), Ok(RefreshMode::Fanout));
+        assert_eq!(
+            RefreshSettings::from_env(&env).unwrap().due_shards.count(),
+            256
+        );
+        let env = Env::from_pairs([("REFRESH_MODE", "sideways")]);
+        assert!(RefreshMode::from_env(&env).is_err());
         let env = Env::from_pairs([("REFRESH_CONCURRENCY", "0")]);
         assert!(matches!(
             RefreshSettings::from_env(&env),

@@ -1,11 +1,15 @@
-//! The sweep over every due account, and cleanup: the due index read shard
-//! by shard, page by page, with bounded concurrency and constant memory in
-//! the number of accounts.
+//! Reading the due index, and the work over it: the sweep over every shard,
+//! cleanup, and (in `fanout`) one slice of one shard. Pages are read shard
+//! by shard in the index's order (the most urgent first), with bounded
+//! concurrency and constant memory in the number of accounts.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt, stream};
+use futures::{
+    Stream, StreamExt,
+    stream::{self, BoxStream},
+};
 
 use super::{
     Refresher,
@@ -15,12 +19,34 @@ use super::{
 };
 use crate::{
     domain::{
-        ids::AccountId,
         ports::{AccountStore, RefreshLeases, StoreError, TokenEndpoint, TokenSealer},
-        schedule::DUE_SHARDS,
+        schedule::{DuePosition, span_plan},
     },
-    support::deadline::Deadline,
+    support::{deadline::Deadline, errors::chain_line},
 };
+
+/// One step of reading a shard of the due index.
+pub(super) enum DueItem {
+    /// A due account, and the position just before it (where a slice
+    /// resumes to include it).
+    Account {
+        before: Option<DuePosition>,
+        at: DuePosition,
+    },
+    /// No more pages were read: the deadline was near. The rest of the
+    /// shard follows `after`.
+    Stopped { after: Option<DuePosition> },
+    /// A page could not be read; the rest of the shard follows `after`.
+    Unreadable {
+        shard: u32,
+        after: Option<DuePosition>,
+        error: StoreError,
+    },
+}
+
+/// What is left of a shard after working on it: where the rest starts
+/// (`None`: from the start), if anything is left.
+pub(super) type Rest = Option<Option<DuePosition>>;
 
 impl<S, K, T> Refresher<S, K, T>
 where
@@ -28,52 +54,125 @@ where
     K: TokenSealer,
     T: TokenEndpoint,
 {
-    /// Every account id due at `now`, over all shards at once, page by page:
-    /// memory holds one page per shard, whatever the number of accounts.
-    /// No page is read once the work no longer fits before `deadline`
-    /// (`needed` each).
-    fn due_ids(
-        &self,
-        now: DateTime<Utc>,
-        deadline: Deadline,
-        needed: Duration,
-    ) -> impl Stream<Item = Result<AccountId, (u32, StoreError)>> + '_ {
-        stream::select_all(
-            (0..DUE_SHARDS)
-                .map(move |shard| Box::pin(self.shard_ids(shard, now, deadline, needed))),
-        )
-    }
-
-    fn shard_ids(
+    /// The accounts of `shard` due by `due_by`, after `after`, page by page;
+    /// no page is read once work that takes `needed` no longer fits before
+    /// `deadline`.
+    pub(super) fn shard_items(
         &self,
         shard: u32,
-        now: DateTime<Utc>,
-        deadline: Deadline,
-        needed: Duration,
-    ) -> impl Stream<Item = Result<AccountId, (u32, StoreError)>> + '_ {
-        // State: Some(start) while there are pages left; the first page
-        // starts from None.
-        stream::unfold(Some(None), move |state| async move {
-            let start = state?;
+        due_by: DateTime<Utc>,
+        after: Option<DuePosition>,
+        (deadline, needed): (Deadline, Duration),
+        page_size: i32,
+    ) -> BoxStream<'_, DueItem> {
+        // State: Some(after) while there are pages left.
+        stream::unfold(Some(after), move |state| async move {
+            let after = state?;
             if !deadline.allows(self.clock.now(), needed) {
-                return None;
+                return Some((stream::iter(vec![DueItem::Stopped { after }]), None));
             }
             match self
                 .store
-                .due_page(shard, now, self.settings.page_size, start)
+                .due_page(shard, due_by, page_size, after.as_ref())
                 .await
             {
                 Ok(page) => {
-                    let next = page.next.map(Some);
-                    Some((
-                        stream::iter(page.ids.into_iter().map(Ok)).left_stream(),
-                        next,
-                    ))
+                    let next = page.next().cloned().map(Some);
+                    let mut before = after;
+                    let items: Vec<DueItem> = page
+                        .accounts
+                        .into_iter()
+                        .map(|at| DueItem::Account {
+                            before: before.replace(at.clone()),
+                            at,
+                        })
+                        .collect();
+                    Some((stream::iter(items), next))
                 }
-                Err(e) => Some((stream::iter([Err((shard, e))]).right_stream(), None)),
+                Err(error) => Some((
+                    stream::iter(vec![DueItem::Unreadable {
+                        shard,
+                        after,
+                        error,
+                    }]),
+                    None,
+                )),
             }
         })
         .flatten()
+        .boxed()
+    }
+
+    /// Every shard at once: memory holds one page per shard, whatever the
+    /// number of accounts.
+    fn all_items(
+        &self,
+        shards: u32,
+        now: DateTime<Utc>,
+        limits: (Deadline, Duration),
+    ) -> impl Stream<Item = DueItem> + '_ {
+        let page_size = self.settings.page_size;
+        stream::select_all(
+            (0..shards).map(move |shard| self.shard_items(shard, now, None, limits, page_size)),
+        )
+    }
+
+    /// How many shards to read at `now`: the configured count, and wider
+    /// while accounts may remain in the shards of an earlier, wider count.
+    /// Records what it finds unless `read_only`.
+    pub(super) async fn shards_to_cover(
+        &self,
+        now: DateTime<Utc>,
+        read_only: bool,
+    ) -> Result<u32, StoreError> {
+        let current = self.settings.due_shards;
+        let recorded = self.store.shard_span().await?;
+        let plan = span_plan(current, recorded, now);
+        if read_only {
+            return Ok(plan.cover);
+        }
+        if let Some(record) = &plan.record {
+            tracing::info!(
+                widest = record.widest,
+                count = record.count,
+                "the due index's shard count changed"
+            );
+            self.store.record_shard_span(record).await?;
+        }
+        if !plan.drain.is_empty() {
+            let checks = stream::iter(plan.drain.clone())
+                .map(|shard| self.store.shard_has_accounts(shard))
+                .buffer_unordered(16)
+                .collect::<Vec<_>>()
+                .await;
+            if checks.iter().all(|held| matches!(held, Ok(false))) {
+                let settled = plan.settled(now, current);
+                tracing::info!(
+                    from = plan.cover,
+                    to = settled.widest,
+                    "the shards of the earlier count are empty; no longer read"
+                );
+                self.store.record_shard_span(&settled).await?;
+            }
+        }
+        Ok(plan.cover)
+    }
+
+    /// The shards to sweep, or the configured count with the error in the
+    /// summary when the record cannot be read.
+    async fn sweep_shards(
+        &self,
+        now: DateTime<Utc>,
+        read_only: bool,
+        summary: &mut Summary,
+    ) -> u32 {
+        match self.shards_to_cover(now, read_only).await {
+            Ok(shards) => shards,
+            Err(e) => {
+                summary.error("due-shards".into(), chain_line(&e));
+                self.settings.due_shards.count()
+            }
+        }
     }
 
     #[tracing::instrument(name = "refresh.sweep", skip_all, fields(dry_run))]
@@ -84,24 +183,29 @@ where
         dry_run: bool,
         deadline: Deadline,
     ) -> Summary {
-        let summary = Summary::new("sweep", dry_run);
+        let mut summary = Summary::new("sweep", dry_run);
+        let shards = self.sweep_shards(now, dry_run, &mut summary).await;
         let summary = if dry_run {
-            self.due_ids(now, deadline, Duration::ZERO)
+            self.all_items(shards, now, (deadline, Duration::ZERO))
                 .fold(summary, |mut summary, item| async move {
                     match item {
-                        Ok(_) => summary.due += 1,
-                        Err((shard, e)) => summary.shard_error(shard, &e),
+                        DueItem::Account { .. } => summary.due += 1,
+                        DueItem::Unreadable { shard, error, .. } => {
+                            summary.shard_error(shard, &error)
+                        }
+                        DueItem::Stopped { .. } => {}
                     }
                     summary
                 })
                 .await
         } else {
-            let needed = self.budget.whole();
-            self.for_each_due(now, summary, (deadline, needed), |id| async move {
-                self.refresh_account(&id, owner, Mode::Due(now), deadline)
+            let items = self.all_items(shards, now, (deadline, self.budget.whole()));
+            self.work_on(items, summary, |at| async move {
+                self.refresh_account(&at.account_id, owner, Mode::Due(now), deadline)
                     .await
             })
             .await
+            .0
         };
         tracing::info!(
             due = summary.due,
@@ -125,11 +229,14 @@ where
         deadline: Deadline,
     ) -> Summary {
         let needed = self.budget.cleanup();
-        let summary = Summary::new("cleanup", false);
-        self.for_each_due(now, summary, (deadline, needed), |id| async move {
+        let mut summary = Summary::new("cleanup", false);
+        let shards = self.sweep_shards(now, true, &mut summary).await;
+        let items = self.all_items(shards, now, (deadline, needed));
+        self.work_on(items, summary, |at| async move {
             if !deadline.allows(self.clock.now(), needed) {
                 return Outcome::Left;
             }
+            let id = at.account_id;
             let account = match self.lease(&id, owner, Mode::Due(now)).await {
                 Ok(account) => account,
                 Err(outcome) => return outcome,
@@ -143,41 +250,63 @@ where
             }
         })
         .await
+        .0
     }
 
-    /// Runs `work` on every account due at `now`, `concurrency` at a time,
-    /// and counts the outcomes into `summary`; reads no more of the due
-    /// index once work that takes `needed` no longer fits before the
-    /// deadline.
-    async fn for_each_due<F, Fut>(
+    /// Runs `work` on every due account `items` yields, as many at a time
+    /// as the settings and the back-pressure allow, in the index's order,
+    /// and counts the outcomes into `summary`. Also answers what is left:
+    /// the earliest place from which an account was not started (`Left`),
+    /// a page was not read, or reading stopped.
+    pub(super) async fn work_on<F, Fut>(
         &self,
-        now: DateTime<Utc>,
+        items: impl Stream<Item = DueItem>,
         summary: Summary,
-        (deadline, needed): (Deadline, Duration),
         work: F,
-    ) -> Summary
+    ) -> (Summary, Rest)
     where
-        F: Fn(AccountId) -> Fut,
+        F: Fn(DuePosition) -> Fut,
         Fut: Future<Output = Outcome>,
     {
         let work = &work;
-        self.due_ids(now, deadline, needed)
+        items
             .map(|item| async move {
-                let id = item?;
-                let outcome = work(id.clone()).await;
-                Ok((id, outcome))
+                match item {
+                    DueItem::Account { before, at } => {
+                        let _permit = self.pressure.enter().await;
+                        let id = at.account_id.clone();
+                        let outcome = work(at).await;
+                        let rest = matches!(outcome, Outcome::Left).then_some(before);
+                        (Some((id, outcome)), None, rest)
+                    }
+                    DueItem::Stopped { after } => (None, None, Some(after)),
+                    DueItem::Unreadable {
+                        shard,
+                        after,
+                        error,
+                    } => (None, Some((shard, error)), Some(after)),
+                }
             })
             .buffer_unordered(self.settings.concurrency)
-            .fold(summary, |mut summary, item| async move {
-                match item {
-                    Ok((id, outcome)) => {
+            .fold(
+                (summary, None::<Option<DuePosition>>),
+                |(mut summary, mut rest), (done, unreadable, left)| async move {
+                    if let Some((id, outcome)) = done {
                         summary.due += 1;
                         summary.record(&id, outcome);
                     }
-                    Err((shard, e)) => summary.shard_error(shard, &e),
-                }
-                summary
-            })
+                    if let Some((shard, error)) = unreadable {
+                        summary.shard_error(shard, &error);
+                    }
+                    if let Some(from) = left {
+                        rest = Some(match rest {
+                            Some(earlier) => earlier.min(from),
+                            None => from,
+                        });
+                    }
+                    (summary, rest)
+                },
+            )
             .await
     }
 }

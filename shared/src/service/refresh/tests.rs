@@ -11,7 +11,7 @@ use crate::{
     domain::{
         account::{Account, AccountStatus, Profile, Scopes},
         ids::{AccountId, UserId},
-        ports::{AccountStore, TokenSealer},
+        ports::{AccountStore, TokenEndpoint, TokenSealer},
     },
     support::clock::{Clock, ManualTime},
 };
@@ -38,10 +38,24 @@ impl World {
     }
 
     fn refresher(&self) -> MemoryRefresher {
-        let settings = RefreshSettings {
+        self.refresher_with(|_| {})
+    }
+
+    fn refresher_with(&self, customize: impl FnOnce(&mut RefreshSettings)) -> MemoryRefresher {
+        self.refresher_on(self.tiktok.clone(), customize)
+    }
+
+    /// A refresher reaching TikTok through `tiktok`.
+    fn refresher_on<T: TokenEndpoint>(
+        &self,
+        tiktok: T,
+        customize: impl FnOnce(&mut RefreshSettings),
+    ) -> Refresher<Arc<MemoryStore>, MemorySealer, T> {
+        let mut settings = RefreshSettings {
             backoff: std::time::Duration::from_millis(1),
             ..RefreshSettings::default()
         };
+        customize(&mut settings);
         let budget = RefreshBudget::new(
             &settings,
             Duration::seconds(10).to_std().unwrap(),
@@ -50,7 +64,7 @@ impl World {
         Refresher::new(
             self.store.clone(),
             MemorySealer,
-            self.tiktok.clone(),
+            tiktok,
             settings,
             budget,
             self.clock.clone(),
@@ -88,6 +102,9 @@ impl World {
         self.store.get_account(id).await.unwrap().unwrap()
     }
 }
+
+#[path = "fanout_tests.rs"]
+mod fanout;
 
 #[tokio::test]
 async fn overlapping_sweeps_on_stand_ins_refresh_each_due_account_once() {
