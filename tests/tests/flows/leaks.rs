@@ -127,8 +127,40 @@ async fn no_token_reaches_the_logs_during_refresh() {
         "{outcome:?}"
     );
 
+    // Fan-out: a plan onto the refresh queue, workers taking its slices,
+    // one account refused by TikTok on the way.
+    let fanned = app.seed_due_accounts("leakfan", 6, "alice").await;
+    let mut env = app.env.clone();
+    env.set("REFRESH_MODE", "fanout");
+    let planner = shared::startup::token_refresh(&env).await.unwrap();
+    app.sandbox.add_fault(Fault {
+        path_prefix: "/v2/oauth/token/".into(),
+        kind: FaultKind::Status(503),
+        count: 3,
+        rate: 0.0,
+        after: 0,
+    });
+    token_refresh::handle(
+        &planner,
+        lambda_runtime::LambdaEvent::new(
+            crate::refresh_fanout::scheduled(),
+            lambda_runtime::Context::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    let worker = shared::startup::refresh_worker(&env).await.unwrap();
+    assert!(!crate::refresh_fanout::poll(&app, &worker).await.is_empty());
+    app.sandbox.clear_faults();
+    assert!(
+        fanned
+            .iter()
+            .any(|id| app.sandbox.rotations(id.as_ref()) == 1)
+    );
+
     let captured = logs.contents();
     assert!(captured.contains("sweep finished"));
+    assert!(captured.contains("plan sent") && captured.contains("slice finished"));
     let alert = captured
         .lines()
         .find(|l| l.contains("rotated_refresh_token_not_stored"))

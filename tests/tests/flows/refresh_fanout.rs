@@ -12,7 +12,7 @@ use shared::{
 };
 
 /// The scheduled event EventBridge sends.
-fn scheduled() -> serde_json::Value {
+pub fn scheduled() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../infra/events/token-refresh-scheduled.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -57,7 +57,7 @@ async fn invoke(worker: &RefreshWorker, message_id: &str, body: &str) -> SqsBatc
 /// Lambda's SQS poller: takes slices from the refresh queue until it is
 /// empty, hands each to `worker`, and deletes what it handled. Returns the
 /// bodies handled.
-async fn poll(app: &TestApp, worker: &RefreshWorker) -> Vec<String> {
+pub async fn poll(app: &TestApp, worker: &RefreshWorker) -> Vec<String> {
     let sqs = &app.clients.sqs;
     let url = &app.provisioned.refresh_queue_url;
     let mut handled = Vec::new();

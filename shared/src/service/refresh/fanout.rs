@@ -147,7 +147,8 @@ where
         queue: &impl RefreshQueue,
     ) -> Result<SliceDone, QueueError> {
         let owner = lease_owner();
-        let due_by = slice.due_by;
+        // Never ahead of time, whatever a message says.
+        let due_by = slice.due_by.min(self.clock.now());
         let items = self.shard_items(
             slice.shard,
             due_by,
