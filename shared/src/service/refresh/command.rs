@@ -108,6 +108,35 @@ impl Summary {
         self.error(format!("due-shard-{shard}"), chain_line(e));
     }
 
+    /// Its counts as metrics, by `Operation` (its action).
+    pub(super) fn count_metrics(&self) {
+        crate::support::metrics::count(
+            ("Operation", self.action),
+            &[
+                ("Due", self.due),
+                ("Refreshed", self.refreshed),
+                ("RefreshSkipped", self.skipped),
+                ("RefreshFailed", self.failed),
+                ("ReauthRequired", self.reauth_required),
+                ("RefreshLeft", self.left),
+            ],
+        );
+    }
+
+    /// One INFO line with its counts (never a token: it holds none).
+    pub(super) fn log_finished(&self) {
+        tracing::info!(
+            due = self.due,
+            refreshed = self.refreshed,
+            skipped = self.skipped,
+            failed = self.failed,
+            reauth_required = self.reauth_required,
+            left = self.left,
+            "{} finished",
+            self.action
+        );
+    }
+
     pub(super) fn record(&mut self, id: &AccountId, outcome: Outcome) {
         match outcome {
             Outcome::Refreshed => self.refreshed += 1,

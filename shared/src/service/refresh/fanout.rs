@@ -181,27 +181,12 @@ where
             None => None,
         };
         tracing::info!(
-            due = summary.due,
-            refreshed = summary.refreshed,
-            skipped = summary.skipped,
-            failed = summary.failed,
-            reauth_required = summary.reauth_required,
-            left = summary.left,
             continued = continued.is_some(),
             in_flight_limit = self.pressure.limit(),
-            "slice finished"
+            "slice worked"
         );
-        metrics::count(
-            ("Operation", "slice"),
-            &[
-                ("Due", summary.due),
-                ("Refreshed", summary.refreshed),
-                ("RefreshSkipped", summary.skipped),
-                ("RefreshFailed", summary.failed),
-                ("ReauthRequired", summary.reauth_required),
-                ("RefreshLeft", summary.left),
-            ],
-        );
+        summary.log_finished();
+        summary.count_metrics();
         Ok(SliceDone { summary, continued })
     }
 }

@@ -38,7 +38,7 @@ use crate::{
         ids::AccountId,
         ports::{AccountStore, RefreshLeases, TokenEndpoint, TokenSealer},
     },
-    support::{clock::Clock, deadline::Deadline, metrics, pressure::Pressure},
+    support::{clock::Clock, deadline::Deadline, pressure::Pressure},
 };
 
 /// Refreshes accounts. The type parameters are the ports; the defaults are
@@ -97,17 +97,7 @@ where
     pub async fn run_until(&self, command: Command, deadline: Deadline) -> Summary {
         let summary = self.execute(command, deadline).await;
         if !summary.dry_run {
-            metrics::count(
-                ("Operation", summary.action),
-                &[
-                    ("Due", summary.due),
-                    ("Refreshed", summary.refreshed),
-                    ("RefreshSkipped", summary.skipped),
-                    ("RefreshFailed", summary.failed),
-                    ("ReauthRequired", summary.reauth_required),
-                    ("RefreshLeft", summary.left),
-                ],
-            );
+            summary.count_metrics();
         }
         summary
     }

@@ -207,15 +207,7 @@ where
             .await
             .0
         };
-        tracing::info!(
-            due = summary.due,
-            refreshed = summary.refreshed,
-            skipped = summary.skipped,
-            failed = summary.failed,
-            reauth_required = summary.reauth_required,
-            left = summary.left,
-            "sweep finished"
-        );
+        summary.log_finished();
         summary
     }
 
