@@ -38,6 +38,7 @@ pub async fn stack() -> anyhow::Result<Stack> {
         ("TOKEN_KEY_ID", provisioned.key_id.clone()),
         ("UPLOAD_BUCKET", provisioned.bucket.clone()),
         ("PUBLISH_QUEUE_URL", provisioned.queue_url.clone()),
+        ("REFRESH_QUEUE_URL", provisioned.refresh_queue_url.clone()),
         ("TIKTOK_CLIENT_KEY", "bench_key".into()),
         ("TIKTOK_CLIENT_SECRET", "bench_secret".into()),
         ("TIKTOK_API_BASE_URL", sandbox.url.clone()),

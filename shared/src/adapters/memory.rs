@@ -273,10 +273,11 @@ fn held<'a>(
         .ok_or(StoreError::NotLeasable)
 }
 
-/// The refresh queue: slices in the order sent, taken one at a time.
+/// The refresh queue: slices in the order sent, taken one at a time once
+/// their delay (on tokio's clock) has passed.
 #[derive(Default)]
 pub struct MemoryQueue {
-    slices: Mutex<std::collections::VecDeque<Slice>>,
+    slices: Mutex<std::collections::VecDeque<(tokio::time::Instant, Slice)>>,
     sent: AtomicU64,
 }
 
@@ -285,9 +286,12 @@ impl MemoryQueue {
         Self::default()
     }
 
-    /// The oldest slice waiting, if any.
+    /// The oldest slice that may be taken now, if any.
     pub fn take(&self) -> Option<Slice> {
-        lock(&self.slices).pop_front()
+        let now = tokio::time::Instant::now();
+        let mut slices = lock(&self.slices);
+        let at = slices.iter().position(|(visible, _)| *visible <= now)?;
+        slices.remove(at).map(|(_, slice)| slice)
     }
 
     /// Slices waiting.
@@ -306,9 +310,14 @@ impl MemoryQueue {
 }
 
 impl RefreshQueue for MemoryQueue {
-    async fn send_slices(&self, slices: &[Slice]) -> Result<(), QueueError> {
+    async fn send_slices(
+        &self,
+        slices: &[Slice],
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
         suspend().await;
-        lock(&self.slices).extend(slices.iter().cloned());
+        let visible = tokio::time::Instant::now() + delay;
+        lock(&self.slices).extend(slices.iter().map(|s| (visible, s.clone())));
         self.sent.fetch_add(slices.len() as u64, Ordering::SeqCst);
         Ok(())
     }

@@ -66,7 +66,8 @@ impl RefreshQueue for Queue {
     /// Every slice, in batches of ten; a batch entry SQS refuses fails the
     /// whole send (the slices already sent are harmless to send again).
     #[tracing::instrument(name = "queue.send_slices", skip_all, fields(slices = slices.len()))]
-    async fn send_slices(&self, slices: &[Slice]) -> Result<(), QueueError> {
+    async fn send_slices(&self, slices: &[Slice], delay: Duration) -> Result<(), QueueError> {
+        let delay = delay.min(MAX_DELAY).as_secs() as i32;
         for batch in slices.chunks(BATCH) {
             let entries = batch
                 .iter()
@@ -77,6 +78,7 @@ impl RefreshQueue for Queue {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
+                        .delay_seconds(delay)
                         .build()
                         .map_err(|e| QueueError::Unavailable(anyhow::Error::new(e)))
                 })

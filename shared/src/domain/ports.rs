@@ -188,9 +188,14 @@ impl fmt::Debug for QueueError {
 /// The refresh queue: where a plan sends its slices and a worker sends the
 /// rest of one, each to be taken by one refresh worker.
 pub trait RefreshQueue: Send + Sync {
-    /// Sends every slice, or fails (some may have been sent: a slice taken
+    /// Sends every slice, to be taken no sooner than `delay` from now (at
+    /// most 15 minutes), or fails (some may have been sent: a slice taken
     /// twice refreshes nothing twice).
-    fn send_slices(&self, slices: &[Slice]) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn send_slices(
+        &self,
+        slices: &[Slice],
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// TikTok's token endpoint, for refreshes.
@@ -301,8 +306,12 @@ impl<T: TokenSealer> TokenSealer for Arc<T> {
 }
 
 impl<T: RefreshQueue> RefreshQueue for Arc<T> {
-    fn send_slices(&self, slices: &[Slice]) -> impl Future<Output = Result<(), QueueError>> + Send {
-        (**self).send_slices(slices)
+    fn send_slices(
+        &self,
+        slices: &[Slice],
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send_slices(slices, delay)
     }
 }
 

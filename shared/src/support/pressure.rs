@@ -1,21 +1,31 @@
-//! Back-pressure: how much work is let in at once, cut by half when the
-//! other side answers "too much" (429, 5xx, timeouts) and grown back by one
-//! for every window of answers that were not, up to a ceiling (additive
-//! increase, multiplicative decrease). A burst of refusals from one window
-//! of work in flight cuts the limit a few times, not once per refusal.
+//! Back-pressure: how much work is let in at once. When the other side
+//! refuses at a high rate (429, 5xx, timeouts), the limit is halved; for
+//! every window of normal answers it grows back by one, up to a ceiling
+//! (additive increase, multiplicative decrease). The refusal rate is a
+//! moving average, so a steady trickle of refusals (one in ten) does not
+//! throttle work that mostly succeeds, while an outage cuts the limit to one
+//! within a few answers; and a burst of refusals to work let in before a
+//! cut cuts again only after half a window.
 
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+/// The weight of the newest answer in the refusal rate.
+const SMOOTHING: f64 = 1.0 / 32.0;
+/// The refusal rate above which a refusal cuts the limit.
+const HIGH_RATE: f64 = 0.25;
+
 #[derive(Debug)]
 struct State {
     limit: usize,
     in_flight: usize,
-    /// Answers since the limit last grew (or was cut).
-    good_since_change: usize,
+    /// Normal answers since the limit last grew.
+    good_since_growth: usize,
     /// Answers of any kind since the limit was last cut.
     since_cut: usize,
+    /// Moving average of refusals among answers (0 to 1).
+    refusal_rate: f64,
 }
 
 /// A gate letting at most its current limit of work through at once.
@@ -45,8 +55,9 @@ impl Pressure {
             state: Mutex::new(State {
                 limit: ceiling,
                 in_flight: 0,
-                good_since_change: 0,
+                good_since_growth: 0,
                 since_cut: usize::MAX,
+                refusal_rate: 0.0,
             }),
             ceiling,
             changed: Notify::new(),
@@ -84,11 +95,12 @@ impl Pressure {
     pub fn answered(&self) {
         let grew = {
             let mut state = self.lock();
+            state.refusal_rate -= state.refusal_rate * SMOOTHING;
             state.since_cut = state.since_cut.saturating_add(1);
-            state.good_since_change += 1;
-            if state.good_since_change >= state.limit && state.limit < self.ceiling {
+            state.good_since_growth += 1;
+            if state.good_since_growth >= state.limit && state.limit < self.ceiling {
                 state.limit += 1;
-                state.good_since_change = 0;
+                state.good_since_growth = 0;
                 true
             } else {
                 false
@@ -99,18 +111,19 @@ impl Pressure {
         }
     }
 
-    /// The other side is overloaded or failing: halve the limit, unless it
-    /// was cut less than half a window of answers ago (those answers were
-    /// to work let in before the cut).
+    /// The other side is overloaded or failing: when it refuses at a high
+    /// rate, halve the limit, unless it was cut less than half a window of
+    /// answers ago (those answers were to work let in before the cut).
     pub fn congested(&self) {
         let mut state = self.lock();
-        if state.since_cut >= state.limit.div_ceil(2) {
+        state.refusal_rate += (1.0 - state.refusal_rate) * SMOOTHING;
+        if state.refusal_rate >= HIGH_RATE && state.since_cut >= state.limit.div_ceil(2) {
             state.limit = (state.limit / 2).max(1);
             state.since_cut = 0;
+            state.good_since_growth = 0;
         } else {
-            state.since_cut += 1;
+            state.since_cut = state.since_cut.saturating_add(1);
         }
-        state.good_since_change = 0;
     }
 }
 
@@ -124,9 +137,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_cut_by_half_and_answers_grow_by_one_per_window() {
+    fn refusals_at_a_high_rate_cut_by_half_and_answers_grow_by_one_per_window() {
         let gate = Pressure::new(32);
         assert_eq!(gate.limit(), 32);
+        // A few refusals among answers are no reason to slow down.
+        for _ in 0..9 {
+            gate.congested();
+        }
+        assert_eq!(gate.limit(), 32);
+        // Refusals in a row are: the limit is halved.
         gate.congested();
         assert_eq!(gate.limit(), 16);
         // The rest of the same burst cuts at most once per half window.
@@ -136,7 +155,7 @@ mod tests {
         assert_eq!(gate.limit(), 16);
         gate.congested();
         assert_eq!(gate.limit(), 8);
-        // A steady stream of refusals takes it down to one, never zero.
+        // An outage takes it down to one, never zero.
         for _ in 0..100 {
             gate.congested();
         }
@@ -152,6 +171,31 @@ mod tests {
             gate.answered();
         }
         assert_eq!(gate.limit(), 32, "never above the ceiling");
+    }
+
+    #[test]
+    fn a_steady_trickle_of_refusals_does_not_throttle_work_that_succeeds() {
+        let gate = Pressure::new(32);
+        let mut lowest = 32;
+        // One answer in ten refused, for a long time.
+        for i in 0..10_000 {
+            if i % 10 == 9 {
+                gate.congested();
+            } else {
+                gate.answered();
+            }
+            lowest = lowest.min(gate.limit());
+        }
+        assert_eq!(lowest, 32);
+        // Half refused is a high rate: it comes down.
+        for i in 0..200 {
+            if i % 2 == 0 {
+                gate.congested();
+            } else {
+                gate.answered();
+            }
+        }
+        assert!(gate.limit() < 8, "{}", gate.limit());
     }
 
     #[tokio::test]

@@ -3,11 +3,16 @@
 //!
 //!     infra/bench/refresh.sh [--accounts 10000] [--latency-ms 100]
 //!         [--concurrency 32] [--sequential-sample 200] [--runs 1]
-//!         [--log-file PATH] [--profile]
+//!         [--workers 4] [--log-file PATH] [--profile]
 //!
 //! Prints the sweep's wall time and refreshes per second, the ideal
 //! (N × latency / concurrency), AWS calls per refreshed account, the peak
 //! RSS during the sweep, and the same accounts refreshed one at a time.
+//! Then, with `--workers N` (0: none), the fan-out over as many new
+//! accounts: token-refresh plans slices onto the refresh queue (SQS on the
+//! emulator), and N refresh-workers, each on a thread of its own as each
+//! would be a Lambda of its own, take them from the queue as the SQS event
+//! source does; the same figures, beside the sweep's.
 //!
 //! The refresh's own CPU: the refresher is built and run on a thread of its
 //! own with a current-thread runtime (a Lambda has a fraction of one core),
@@ -36,9 +41,10 @@ use shared::{
         kms::{KeyId, KmsSealer},
         store::{Store, TableName},
     },
-    domain::ids::AccountId,
+    domain::{ids::AccountId, schedule::Slice},
     env::Env,
-    service::refresh::{Command, Outcome, RefreshSettings, Summary},
+    service::refresh::{Command, Outcome, PlanSummary, RefreshSettings, Summary},
+    support::deadline::Deadline,
 };
 use tools::{
     aws_endpoint,
@@ -58,6 +64,7 @@ struct Args {
     concurrency: usize,
     sequential_sample: usize,
     runs: usize,
+    workers: usize,
     log_file: PathBuf,
     profile: bool,
 }
@@ -69,6 +76,7 @@ fn args() -> anyhow::Result<Args> {
         concurrency: RefreshSettings::default().concurrency,
         sequential_sample: 200,
         runs: 1,
+        workers: 4,
         log_file: std::env::temp_dir().join("bench-refresh.log"),
         profile: false,
     };
@@ -92,6 +100,7 @@ fn args() -> anyhow::Result<Args> {
             "--concurrency" => args.concurrency = number,
             "--sequential-sample" => args.sequential_sample = number,
             "--runs" => args.runs = number.max(1),
+            "--workers" => args.workers = number,
             other => return Err(anyhow!("unknown flag {other}")),
         }
     }
@@ -221,7 +230,6 @@ async fn run(args: Args, count: LogCount) -> anyhow::Result<()> {
 
     let store = Store::new(clients.dynamodb.clone(), &TableName::from_env(&env)?);
     let sealer = KmsSealer::new(clients.kms.clone(), KeyId::from_env(&env)?);
-    let scopes = "user.info.basic,video.upload";
     let mut cpu_per_refreshed = Vec::new();
     // With --profile, one more run, sampled, after the measured ones: the
     // profiler's own memory and signals stay out of their figures.
@@ -229,44 +237,15 @@ async fn run(args: Args, count: LogCount) -> anyhow::Result<()> {
     for run in 1..=total_runs {
         let profile = run > args.runs;
         // Seed: N connected accounts, all due, new ones for each run.
-        let ids: Vec<AccountId> = (0..args.accounts)
-            .map(|i| AccountId::parse(format!("bench-{run}-{i}")))
-            .collect::<Result<_, _>>()?;
-        http.post(format!("{}/sandbox/latency", sandbox.url))
-            .json(&serde_json::json!({"ms": 0}))
-            .send()
-            .await?;
-        let started = Instant::now();
-        let seeded = stream::iter(ids.iter().cloned())
-            .map(|id| {
-                let (http, store, sealer, url) = (&http, &store, &sealer, &sandbox.url);
-                async move {
-                    let tokens = seed::sandbox_grant(http, url, id.as_ref(), scopes).await?;
-                    seed::account(
-                        store,
-                        sealer,
-                        id.as_ref(),
-                        "bench-user",
-                        scopes,
-                        &tokens,
-                        Freshness::Due,
-                    )
-                    .await
-                }
-            })
-            .buffer_unordered(32)
-            .fold(0usize, |n, r| async move {
-                if let Err(e) = r {
-                    eprintln!("seed failed: {e:#}");
-                }
-                n + 1
-            })
-            .await;
-        eprintln!(
-            "seeded {seeded} accounts in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-
+        let ids = seed_due(
+            &args,
+            &format!("bench-{run}"),
+            &http,
+            &sandbox.url,
+            &store,
+            &sealer,
+        )
+        .await?;
         http.post(format!("{}/sandbox/latency", sandbox.url))
             .json(&serde_json::json!({"ms": args.latency_ms}))
             .send()
@@ -296,6 +275,17 @@ async fn run(args: Args, count: LogCount) -> anyhow::Result<()> {
         }
         print_run(&args, run, &measured, &calls, &stats);
     }
+    if args.workers > 0 {
+        seed_due(&args, "fanout", &http, &sandbox.url, &store, &sealer).await?;
+        http.post(format!("{}/sandbox/latency", sandbox.url))
+            .json(&serde_json::json!({"ms": args.latency_ms}))
+            .send()
+            .await?;
+        proxy.reset_calls();
+        let measured = fanout(&env, args.workers, &count).await?;
+        let calls = proxy.all_calls();
+        print_fanout(&args, &measured, &calls);
+    }
     if args.runs > 1 {
         let all = cpu_per_refreshed
             .iter()
@@ -309,6 +299,209 @@ async fn run(args: Args, count: LogCount) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Seeds `args.accounts` connected accounts `{prefix}-{i}`, all due, whose
+/// tokens the sandbox issued (at no latency).
+async fn seed_due(
+    args: &Args,
+    prefix: &str,
+    http: &reqwest::Client,
+    sandbox_url: &str,
+    store: &Store,
+    sealer: &KmsSealer,
+) -> anyhow::Result<Vec<AccountId>> {
+    let scopes = "user.info.basic,video.upload";
+    let ids: Vec<AccountId> = (0..args.accounts)
+        .map(|i| AccountId::parse(format!("{prefix}-{i}")))
+        .collect::<Result<_, _>>()?;
+    http.post(format!("{sandbox_url}/sandbox/latency"))
+        .json(&serde_json::json!({"ms": 0}))
+        .send()
+        .await?;
+    let started = Instant::now();
+    let seeded = stream::iter(ids.iter().cloned())
+        .map(|id| async move {
+            let tokens = seed::sandbox_grant(http, sandbox_url, id.as_ref(), scopes).await?;
+            seed::account(
+                store,
+                sealer,
+                id.as_ref(),
+                "bench-user",
+                scopes,
+                &tokens,
+                Freshness::Due,
+            )
+            .await
+        })
+        .buffer_unordered(32)
+        .fold(0usize, |n, r| async move {
+            if let Err(e) = r {
+                eprintln!("seed failed: {e:#}");
+            }
+            n + 1
+        })
+        .await;
+    eprintln!(
+        "seeded {seeded} accounts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ids)
+}
+
+/// What the fan-out measured: the plan, and the workers' sums.
+struct FannedOut {
+    plan: PlanSummary,
+    refreshed: u64,
+    failed: u64,
+    slices: u64,
+    wall: f64,
+    cpu: Duration,
+    peak_kib: u64,
+}
+
+/// Plans as the schedule's invocation does, then runs `workers`
+/// refresh-workers at once, each built as the function is at cold start on
+/// a thread of its own, taking slices from the refresh queue until it is
+/// empty.
+async fn fanout(env: &Env, workers: usize, count: &LogCount) -> anyhow::Result<FannedOut> {
+    let mut env = env.clone();
+    env.set("REFRESH_MODE", "fanout");
+    let planner = shared::startup::token_refresh(&env).await?;
+    let queue = planner
+        .plans_to
+        .as_ref()
+        .ok_or_else(|| anyhow!("fanout without a queue"))?;
+    reset_peak_rss();
+    count.take();
+    let started = Instant::now();
+    let plan = planner.refresher.plan(queue).await?;
+    let threads = (0..workers)
+        .map(|i| {
+            let env = env.clone();
+            std::thread::Builder::new()
+                .name(format!("refresh-worker-{i}"))
+                .spawn(move || work_on_this_thread(env))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut fanned = FannedOut {
+        plan,
+        refreshed: 0,
+        failed: 0,
+        slices: 0,
+        wall: 0.0,
+        cpu: Duration::ZERO,
+        peak_kib: 0,
+    };
+    for thread in threads {
+        let (refreshed, failed, slices, cpu) = tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow!("a worker thread panicked"))??;
+        fanned.refreshed += refreshed;
+        fanned.failed += failed;
+        fanned.slices += slices;
+        fanned.cpu += cpu;
+    }
+    fanned.wall = started.elapsed().as_secs_f64();
+    fanned.peak_kib = peak_rss_kib();
+    Ok(fanned)
+}
+
+/// One refresh-worker: takes slices from the refresh queue (as the SQS
+/// event source would hand them over) until it is empty. Answers what it
+/// refreshed and failed, the slices it took, and its thread's CPU.
+fn work_on_this_thread(env: Env) -> anyhow::Result<(u64, u64, u64, Duration)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let worker = shared::startup::refresh_worker(&env).await?;
+        let sqs = aws_sdk_sqs::Client::new(&shared::adapters::aws::load(&env).await);
+        let url = env
+            .get("REFRESH_QUEUE_URL")
+            .ok_or_else(|| anyhow!("REFRESH_QUEUE_URL"))?
+            .to_owned();
+        let cpu_before = thread_cpu();
+        let (mut refreshed, mut failed, mut slices) = (0, 0, 0);
+        loop {
+            let messages = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(1)
+                .send()
+                .await?
+                .messages
+                .unwrap_or_default();
+            let Some(message) = messages.into_iter().next() else {
+                break;
+            };
+            let slice: Slice = serde_json::from_str(message.body().unwrap_or_default())?;
+            let done = worker
+                .refresher
+                .work(slice, Deadline::NONE, &worker.queue)
+                .await?;
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await?;
+            refreshed += done.summary.refreshed;
+            failed += done.summary.failed;
+            slices += 1;
+        }
+        Ok((
+            refreshed,
+            failed,
+            slices,
+            thread_cpu().saturating_sub(cpu_before),
+        ))
+    })
+}
+
+fn print_fanout(args: &Args, m: &FannedOut, calls: &HashMap<String, u64>) {
+    let refreshed = m.refreshed.max(1) as f64;
+    let total_calls: u64 = calls.values().sum();
+    let mut ops: Vec<_> = calls.iter().collect();
+    ops.sort();
+    println!(
+        "token-refresh fan-out benchmark: a plan, then {} refresh-workers",
+        args.workers
+    );
+    println!("  accounts due               {}", args.accounts);
+    println!(
+        "  plan                       {} slices, {} due",
+        m.plan.planned, m.plan.due
+    );
+    println!(
+        "  workers                    {} slices taken, refreshed {} failed {}",
+        m.slices, m.refreshed, m.failed
+    );
+    println!("  wall time (plan and work)  {:.2} s", m.wall);
+    println!(
+        "  refreshes per second       {:.1}",
+        m.refreshed as f64 / m.wall
+    );
+    println!(
+        "  refresh CPU (workers)      {:.2} ms per refreshed account",
+        m.cpu.as_secs_f64() * 1000.0 / refreshed
+    );
+    println!(
+        "  AWS calls per refreshed    {:.3} ({total_calls} calls: {})",
+        total_calls as f64 / refreshed,
+        ops.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  AWS calls per second       {:.0} (the emulator's throughput)",
+        total_calls as f64 / m.wall
+    );
+    println!(
+        "  peak RSS                   {:.1} MB (whole process: {} workers, the proxy)",
+        m.peak_kib as f64 / 1024.0,
+        args.workers
+    );
 }
 
 /// Builds the refresher as the function does at cold start, then runs one

@@ -103,7 +103,10 @@ where
             });
         }
         slices.sort_by_key(|s| s.shard);
-        queue.send_slices(&slices).await.map_err(PlanError::Queue)?;
+        queue
+            .send_slices(&slices, std::time::Duration::ZERO)
+            .await
+            .map_err(PlanError::Queue)?;
         summary.planned = slices.len() as u64;
         tracing::info!(
             shards,
@@ -157,21 +160,38 @@ where
             self.settings.page_size,
         );
         let owner = &owner;
-        let (summary, rest) = self
+        let (summary, left) = self
             .work_on(items, Summary::new("slice", false), |at| async move {
                 self.refresh_account(&at.account_id, owner, Mode::Due(due_by), deadline)
                     .await
             })
             .await;
+        // What this invocation could not start goes on at once, from where
+        // it stopped; accounts that failed are taken again after a pause,
+        // within this plan rather than at the next. Either way, only while
+        // no later plan covers the shard.
         let now = self.clock.now();
-        let continued = match rest {
-            Some(after) if slice.worth_continuing(now) => {
+        let (after, delay) = match (left.unstarted, left.failed) {
+            (Some(unstarted), failed) => (
+                Some(failed.map_or(unstarted.clone(), |f| f.min(unstarted))),
+                std::time::Duration::ZERO,
+            ),
+            (None, Some(failed)) => (Some(failed), self.settings.failure_retry),
+            (None, None) => (None, std::time::Duration::ZERO),
+        };
+        let continued = match after {
+            Some(after)
+                if slice
+                    .worth_continuing(now + chrono::Duration::seconds(delay.as_secs() as i64)) =>
+            {
                 let rest = Slice {
                     shard: slice.shard,
                     due_by,
                     after,
                 };
-                queue.send_slices(std::slice::from_ref(&rest)).await?;
+                queue
+                    .send_slices(std::slice::from_ref(&rest), delay)
+                    .await?;
                 Some(rest)
             }
             Some(_) => {

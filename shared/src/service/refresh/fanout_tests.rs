@@ -125,7 +125,10 @@ async fn four_workers_on_overlapping_slices_refresh_each_of_1000_accounts_once()
             ..slice.clone()
         });
     }
-    queue.send_slices(&overlapping).await.unwrap();
+    queue
+        .send_slices(&overlapping, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     let workers: Vec<_> = (0..4).map(|_| world.refresher_with(shards)).collect();
     let per_worker = drain(&workers, &queue).await;
 
@@ -336,7 +339,10 @@ async fn resharding_while_sweeping_loses_and_doubles_nothing() {
                 .unwrap();
             refreshed += done.summary.refreshed;
         }
-        queue.send_slices(second).await.unwrap();
+        queue
+            .send_slices(second, std::time::Duration::ZERO)
+            .await
+            .unwrap();
         shards = match cycle {
             2 => 64,
             5 => 4,
@@ -368,4 +374,88 @@ async fn resharding_while_sweeping_loses_and_doubles_nothing() {
     assert!(settled_at.is_some());
     let span = world.store.shard_span().await.unwrap().unwrap();
     assert_eq!((span.widest, span.count), (4, 4));
+}
+
+/// TikTok answering 503 to the first `refusals` refreshes.
+struct Refusing {
+    inner: Arc<MemoryTikTok>,
+    refusals: AtomicI64,
+}
+
+impl TokenEndpoint for Refusing {
+    async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<TokenGrant, TikTokError> {
+        if self.refusals.fetch_sub(1, Ordering::SeqCst) > 0 {
+            return Err(TikTokError::Api {
+                status: 503,
+                code: "internal_error".into(),
+                message: "try again".into(),
+                log_id: None,
+            });
+        }
+        self.inner.refresh(refresh_token, now).await
+    }
+}
+
+#[tokio::test]
+async fn accounts_that_failed_are_taken_again_within_the_same_plan() {
+    let world = World::new();
+    world.store.set_due_shards(DueShards::new(1).unwrap());
+    let ids = world.connect_many("open", 50).await;
+    world.time.advance(Duration::minutes(50));
+    let settings = |s: &mut RefreshSettings| {
+        s.due_shards = DueShards::new(1).unwrap();
+        s.tiktok_attempts = 1;
+        s.failure_retry = std::time::Duration::ZERO;
+    };
+    let queue = MemoryQueue::new();
+    world.refresher_with(settings).plan(&queue).await.unwrap();
+    let worker = world.refresher_on(
+        Refusing {
+            inner: world.tiktok.clone(),
+            refusals: AtomicI64::new(30),
+        },
+        settings,
+    );
+    let mut rounds = 0;
+    let mut failed = 0;
+    while let Some(slice) = queue.take() {
+        rounds += 1;
+        let done = worker.work(slice, Deadline::NONE, &queue).await.unwrap();
+        failed += done.summary.failed;
+        if done.summary.failed > 0 {
+            assert!(
+                done.continued.is_some(),
+                "the failed accounts go round again"
+            );
+        }
+    }
+    assert_eq!(failed, 30);
+    assert!(rounds > 1, "{rounds}");
+    assert_eq!(
+        world.tiktok.refreshes(),
+        50,
+        "each refreshed once, in this plan"
+    );
+    world.assert_all_at(&ids, 2).await;
+
+    // Once the next plan is due, a slice's failures are left to it.
+    world.time.advance(Duration::minutes(50));
+    world.refresher_with(settings).plan(&queue).await.unwrap();
+    let slice = queue.take().unwrap();
+    world.time.advance(Duration::minutes(31));
+    let refusing = world.refresher_on(
+        Refusing {
+            inner: world.tiktok.clone(),
+            refusals: AtomicI64::new(1_000),
+        },
+        settings,
+    );
+    let done = refusing.work(slice, Deadline::NONE, &queue).await.unwrap();
+    assert_eq!(done.summary.failed, 50);
+    assert_eq!(done.continued, None);
+    assert!(queue.is_empty());
 }

@@ -49,6 +49,10 @@ pub struct RefreshSettings {
     /// Warn this long before the refresh token itself expires
     /// (`REAUTH_LEAD_DAYS`, 0-365).
     pub reauth_lead: Duration,
+    /// How long a worker waits before it takes the accounts of its slice
+    /// that failed again (`REFRESH_RETRY_SECONDS`, 0-900): within the same
+    /// plan, rather than 30 minutes later at the next.
+    pub failure_retry: Duration,
     /// Due-index page size.
     pub page_size: i32,
     /// Due-index page size when a plan counts what is due.
@@ -66,6 +70,7 @@ impl Default for RefreshSettings {
             store_attempts: 5,
             backoff: Duration::from_millis(250),
             reauth_lead: Duration::from_secs(7 * 24 * 3600),
+            failure_retry: Duration::from_secs(120),
             page_size: 100,
             plan_page_size: 1000,
             due_shards: DueShards::DEFAULT,
@@ -104,6 +109,11 @@ impl RefreshSettings {
                     (0, 365),
                 )?,
             ),
+            failure_retry: env.seconds(
+                "REFRESH_RETRY_SECONDS",
+                defaults.failure_retry.as_secs(),
+                (0, 900),
+            )?,
             due_shards: DueShards::from_env(env)?,
             ..defaults
         })

@@ -48,6 +48,24 @@ pub(super) enum DueItem {
 /// (`None`: from the start), if anything is left.
 pub(super) type Rest = Option<Option<DuePosition>>;
 
+/// What working on due accounts left behind.
+#[derive(Default)]
+pub(super) struct Left {
+    /// The earliest place from which an account was not started, a page
+    /// was not read, or reading stopped.
+    pub unstarted: Rest,
+    /// The earliest place from which an account failed.
+    pub failed: Rest,
+}
+
+/// The earlier of two places to resume from.
+fn earliest(a: Rest, b: Option<DuePosition>) -> Rest {
+    Some(match a {
+        Some(a) => a.min(b),
+        None => b,
+    })
+}
+
 impl<S, K, T> Refresher<S, K, T>
 where
     S: AccountStore + RefreshLeases,
@@ -255,7 +273,7 @@ where
         items: impl Stream<Item = DueItem>,
         summary: Summary,
         work: F,
-    ) -> (Summary, Rest)
+    ) -> (Summary, Left)
     where
         F: Fn(DuePosition) -> Fut,
         Fut: Future<Output = Outcome>,
@@ -268,21 +286,25 @@ where
                         let _permit = self.pressure.enter().await;
                         let id = at.account_id.clone();
                         let outcome = work(at).await;
-                        let rest = matches!(outcome, Outcome::Left).then_some(before);
-                        (Some((id, outcome)), None, rest)
+                        let (unstarted, failed) = match outcome {
+                            Outcome::Left => (Some(before), None),
+                            Outcome::Failed(_) => (None, Some(before)),
+                            _ => (None, None),
+                        };
+                        (Some((id, outcome)), None, unstarted, failed)
                     }
-                    DueItem::Stopped { after } => (None, None, Some(after)),
+                    DueItem::Stopped { after } => (None, None, Some(after), None),
                     DueItem::Unreadable {
                         shard,
                         after,
                         error,
-                    } => (None, Some((shard, error)), Some(after)),
+                    } => (None, Some((shard, error)), Some(after), None),
                 }
             })
             .buffer_unordered(self.settings.concurrency)
             .fold(
-                (summary, None::<Option<DuePosition>>),
-                |(mut summary, mut rest), (done, unreadable, left)| async move {
+                (summary, Left::default()),
+                |(mut summary, mut left), (done, unreadable, unstarted, failed)| async move {
                     if let Some((id, outcome)) = done {
                         summary.due += 1;
                         summary.record(&id, outcome);
@@ -290,13 +312,13 @@ where
                     if let Some((shard, error)) = unreadable {
                         summary.shard_error(shard, &error);
                     }
-                    if let Some(from) = left {
-                        rest = Some(match rest {
-                            Some(earlier) => earlier.min(from),
-                            None => from,
-                        });
+                    if let Some(from) = unstarted {
+                        left.unstarted = earliest(left.unstarted, from);
                     }
-                    (summary, rest)
+                    if let Some(from) = failed {
+                        left.failed = earliest(left.failed, from);
+                    }
+                    (summary, left)
                 },
             )
             .await
