@@ -469,8 +469,17 @@ fn print_fanout(args: &Args, m: &FannedOut, calls: &HashMap<String, u64>) {
     );
     println!("  accounts due               {}", args.accounts);
     println!(
-        "  plan                       {} slices, {} due",
-        m.plan.planned, m.plan.due
+        "  plan                       {} slices, {} due{}",
+        m.plan.planned,
+        m.plan.due,
+        match m.plan.errors.first() {
+            Some(first) => format!(
+                " ({} shards not counted, each planned anyway: {})",
+                m.plan.errors.len(),
+                first.error
+            ),
+            None => String::new(),
+        }
     );
     println!(
         "  workers                    {} slices taken, refreshed {} failed {}",
