@@ -39,7 +39,9 @@ def poll(queue_url: str, invoke_url: str) -> None:
     ]["QueueArn"]
     while True:
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=5,
+            # Short polls: the emulator serves one request at a time, and a
+            # long poll would hold every other caller behind it.
+            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0,
             AttributeNames=["All"],
         ).get("Messages", [])
         for m in messages:
@@ -66,7 +68,7 @@ def poll(queue_url: str, invoke_url: str) -> None:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
             print(f"{function} handled {m['MessageId']}", flush=True)
         if not messages:
-            time.sleep(0.2)
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":

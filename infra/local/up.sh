@@ -63,7 +63,7 @@ RUST_LOG=info
 ENV
 
 echo "==> functions under cargo lambda watch on :$LAMBDA_PORT"
-nohup cargo lambda watch --invoke-port "$LAMBDA_PORT" --env-file "$state_dir/functions.env" \
+nohup cargo lambda watch --invoke-port "$LAMBDA_PORT" --timeout 900 --env-file "$state_dir/functions.env" \
   > "$state_dir/watch.log" 2>&1 &
 echo $! > "$state_dir/watch.pid"
 wait_for_port "$LAMBDA_PORT" "cargo lambda watch"

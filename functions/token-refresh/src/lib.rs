@@ -27,7 +27,11 @@ pub async fn handle(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<Answer, Error> {
     let command = Command::from_event(&event.payload)?;
-    tracing::info!(?command, "token-refresh invoked");
+    tracing::info!(
+        ?command,
+        deadline_ms = event.context.deadline,
+        "token-refresh invoked"
+    );
     if let (Some(queue), true) = (&app.plans_to, Command::is_scheduled(&event.payload)) {
         return Ok(Answer::Plan(app.refresher.plan(queue).await?));
     }

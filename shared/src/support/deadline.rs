@@ -19,14 +19,23 @@ impl Deadline {
 
     /// Lambda's deadline, as its context gives it: milliseconds since the
     /// Unix epoch. Zero (a context without one) or a value that is no time
-    /// at all means none.
+    /// at all means none. A value too small to be a time of this century is
+    /// the function's timeout itself, which is what `cargo lambda watch`
+    /// sends (600000 for its default ten minutes): that long from now.
     pub fn from_epoch_millis(millis: u64) -> Self {
-        Self(
-            i64::try_from(millis)
-                .ok()
-                .filter(|ms| *ms > 0)
-                .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-        )
+        Self::from_epoch_millis_at(millis, Utc::now())
+    }
+
+    fn from_epoch_millis_at(millis: u64, now: DateTime<Utc>) -> Self {
+        /// 2001-09-09: no deadline Lambda sends is earlier.
+        const EARLIEST_EPOCH_MILLIS: i64 = 1_000_000_000_000;
+        let Some(ms) = i64::try_from(millis).ok().filter(|ms| *ms > 0) else {
+            return Self::NONE;
+        };
+        if ms < EARLIEST_EPOCH_MILLIS {
+            return Self(now.checked_add_signed(chrono::Duration::milliseconds(ms)));
+        }
+        Self(Utc.timestamp_millis_opt(ms).single())
     }
 
     /// The earlier of the two.
@@ -62,6 +71,11 @@ mod tests {
         assert_eq!(Deadline::from_epoch_millis(1_800_000_030_000), deadline);
         assert_eq!(Deadline::from_epoch_millis(u64::MAX), Deadline::NONE);
         assert_eq!(Deadline::from_epoch_millis(0), Deadline::NONE);
+        // The local emulator sends the timeout itself: that long from now.
+        assert_eq!(
+            Deadline::from_epoch_millis_at(600_000, now),
+            Deadline::at(now + chrono::Duration::minutes(10))
+        );
         let sooner = Deadline::at(now);
         assert_eq!(deadline.min(sooner), sooner);
         assert_eq!(Deadline::NONE.min(sooner), sooner);

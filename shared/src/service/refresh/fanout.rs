@@ -171,6 +171,18 @@ where
         // within this plan rather than at the next. Either way, only while
         // no later plan covers the shard.
         let now = self.clock.now();
+        if summary.due == 0 && left.unstarted.as_ref() == Some(&slice.after) {
+            // Not one account could be started: sending the same slice on
+            // at once would only go round in circles.
+            tracing::warn!(
+                "no time left to refresh one account of this slice; it is left to the next plan"
+            );
+            summary.log_finished();
+            return Ok(SliceDone {
+                summary,
+                continued: None,
+            });
+        }
         let (after, delay) = match (left.unstarted, left.failed) {
             (Some(unstarted), failed) => (
                 Some(failed.map_or(unstarted.clone(), |f| f.min(unstarted))),

@@ -459,3 +459,25 @@ async fn accounts_that_failed_are_taken_again_within_the_same_plan() {
     assert_eq!(done.continued, None);
     assert!(queue.is_empty());
 }
+
+#[tokio::test]
+async fn a_worker_that_cannot_start_one_account_does_not_go_round_in_circles() {
+    let world = World::new();
+    world.store.set_due_shards(DueShards::new(1).unwrap());
+    world.connect_many("open", 5).await;
+    world.time.advance(Duration::minutes(50));
+    let one_shard = |s: &mut RefreshSettings| s.due_shards = DueShards::new(1).unwrap();
+    let queue = MemoryQueue::new();
+    world.refresher_with(one_shard).plan(&queue).await.unwrap();
+    let slice = queue.take().unwrap();
+    // A deadline too near for one refresh's worst case.
+    let deadline = Deadline::at(world.clock.now() + Duration::seconds(1));
+    let done = world
+        .refresher_with(one_shard)
+        .work(slice, deadline, &queue)
+        .await
+        .unwrap();
+    assert_eq!((done.summary.due, done.continued), (0, None));
+    assert!(queue.is_empty());
+    assert_eq!(world.tiktok.refreshes(), 0);
+}
