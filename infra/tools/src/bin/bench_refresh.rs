@@ -460,9 +460,6 @@ fn work_on_this_thread(env: Env) -> anyhow::Result<(u64, u64, u64, Duration)> {
 
 fn print_fanout(args: &Args, m: &FannedOut, calls: &HashMap<String, u64>) {
     let refreshed = m.refreshed.max(1) as f64;
-    let total_calls: u64 = calls.values().sum();
-    let mut ops: Vec<_> = calls.iter().collect();
-    ops.sort();
     println!(
         "token-refresh fan-out benchmark: a plan, then {} refresh-workers",
         args.workers
@@ -494,9 +491,22 @@ fn print_fanout(args: &Args, m: &FannedOut, calls: &HashMap<String, u64>) {
         "  refresh CPU (workers)      {:.2} ms per refreshed account",
         m.cpu.as_secs_f64() * 1000.0 / refreshed
     );
+    print_calls(calls, refreshed, m.wall);
     println!(
-        "  AWS calls per refreshed    {:.3} ({total_calls} calls: {})",
-        total_calls as f64 / refreshed,
+        "  peak RSS                   {:.1} MB (whole process: {} workers, the proxy)",
+        m.peak_kib as f64 / 1024.0,
+        args.workers
+    );
+}
+
+/// The AWS calls a run made, per refreshed account and per second of it.
+fn print_calls(calls: &HashMap<String, u64>, refreshed: f64, wall: f64) {
+    let total: u64 = calls.values().sum();
+    let mut ops: Vec<_> = calls.iter().collect();
+    ops.sort();
+    println!(
+        "  AWS calls per refreshed    {:.3} ({total} calls: {})",
+        total as f64 / refreshed,
         ops.iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
@@ -504,12 +514,7 @@ fn print_fanout(args: &Args, m: &FannedOut, calls: &HashMap<String, u64>) {
     );
     println!(
         "  AWS calls per second       {:.0} (the emulator's throughput)",
-        total_calls as f64 / m.wall
-    );
-    println!(
-        "  peak RSS                   {:.1} MB (whole process: {} workers, the proxy)",
-        m.peak_kib as f64 / 1024.0,
-        args.workers
+        total as f64 / wall
     );
 }
 
@@ -593,9 +598,6 @@ fn print_run(
 ) {
     let summary = &m.summary;
     let refreshed = summary.refreshed.max(1) as f64;
-    let total_calls: u64 = calls.values().sum();
-    let mut ops: Vec<_> = calls.iter().collect();
-    ops.sort();
     let ideal = args.accounts as f64 * args.latency_ms as f64 / 1000.0 / args.concurrency as f64;
     let cpu_ms = m.cpu.as_secs_f64() * 1000.0;
     let per_account = m.sequential_wall / m.sequential.max(1) as f64;
@@ -638,18 +640,7 @@ fn print_run(
         m.log_lines as f64 / refreshed,
         m.log_bytes as f64 / refreshed
     );
-    println!(
-        "  AWS calls per refreshed    {:.3} ({total_calls} calls: {})",
-        total_calls as f64 / refreshed,
-        ops.iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "  AWS calls per second       {:.0} (the emulator's throughput during the sweep)",
-        total_calls as f64 / m.wall
-    );
+    print_calls(calls, refreshed, m.wall);
     println!(
         "  peak RSS during the sweep  {:.1} MB (whole process, proxy included; {:.1} MB before)",
         m.peak_kib as f64 / 1024.0,
