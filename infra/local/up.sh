@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Brings up the whole local stack from a fresh clone:
-#   moto server (DynamoDB, KMS, S3, SQS) with the table, key, bucket and
-#   queues created from template.yaml; the TikTok sandbox; the functions
-#   under `cargo lambda watch`; and pollers feeding the publish queue to
-#   upload-publish and the refresh queue to refresh-worker (fan-out, as
-#   deployed). Then prints how to connect an account, publish, and refresh.
+#   moto server (DynamoDB, KMS, S3, SQS, EventBridge Scheduler) with the
+#   table, key, bucket, queues and schedule group created from
+#   template.yaml; the TikTok sandbox; the functions under `cargo lambda
+#   watch`; pollers feeding the publish queue to upload-publish and the
+#   refresh queue to refresh-worker (fan-out, as deployed); and a stand-in
+#   for EventBridge Scheduler that fires the posts' schedules. Then prints
+#   how to connect an account, publish, post, and refresh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -51,6 +53,11 @@ OAUTH_REDIRECT_URI=$redirect_uri
 APP_RETURN_URL=http://127.0.0.1:$LAMBDA_PORT/connected
 PUBLISH_QUEUE_URL=$PUBLISH_QUEUE_URL
 PUBLISH_STATUS_CHECK_SECONDS=60
+# Posts' schedules: infra/local/scheduler.py fires them into the publish queue.
+PUBLISH_QUEUE_ARN=$PUBLISH_QUEUE_ARN
+POST_SCHEDULE_GROUP=$POST_SCHEDULE_GROUP
+POST_SCHEDULER_ROLE_ARN=$POST_SCHEDULER_ROLE_ARN
+POST_SCHEDULE_DLQ_ARN=$POST_SCHEDULE_DLQ_ARN
 # Refresh as the template deploys it: token-refresh plans, refresh-worker
 # refreshes each slice the refresh queue's poller hands it.
 REFRESH_MODE=fanout
@@ -80,6 +87,11 @@ nohup "$venv/bin/python" "$root/infra/local/sqs_pump.py" "$REFRESH_QUEUE_URL" \
   > "$state_dir/refresh-pump.log" 2>&1 &
 echo $! > "$state_dir/refresh-pump.pid"
 
+echo "==> schedule group $POST_SCHEDULE_GROUP -> publish queue (as EventBridge Scheduler)"
+nohup "$venv/bin/python" "$root/infra/local/scheduler.py" "$POST_SCHEDULE_GROUP" \
+  > "$state_dir/scheduler.log" 2>&1 &
+echo $! > "$state_dir/scheduler.pid"
+
 cat <<MSG
 
 The local stack is up. Connect a TikTok account (the whole OAuth dance,
@@ -92,6 +104,12 @@ relays it to the sandbox's upload host, and the sandbox's signed webhook
 settles it):
 
     infra/local/publish.sh [user] [tiktok_open_id] [file.mp4]
+
+Or schedule one video to two accounts a minute ahead (connects both,
+uploads the media, posts through posts-api; the local scheduler fires the
+post's schedule and upload-publish publishes each target):
+
+    infra/local/post.sh [user] [tiktok_open_id_1] [tiktok_open_id_2] [file.mp4]
 
 Or step by step:
     .venv/bin/cargo-lambda lambda invoke oauth-start --data-file infra/events/oauth-start.json

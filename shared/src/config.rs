@@ -21,6 +21,7 @@ use crate::{
         aws::AwsSettings,
         kms::KeyId,
         s3::BucketName,
+        scheduler::ScheduleSettings,
         sqs::QueueUrl,
         store::TableName,
         tiktok::settings::{AuthorizeSettings, TikTokSettings},
@@ -234,12 +235,33 @@ impl UploadPresignConfig {
     }
 }
 
+/// posts-api's configuration.
+#[derive(Clone, Debug)]
+pub struct PostsApiConfig {
+    pub table: TableName,
+    pub bucket: BucketName,
+    pub queue: QueueUrl,
+    pub schedules: ScheduleSettings,
+}
+
+impl PostsApiConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableName::from_env(env)?,
+            bucket: BucketName::from_env(env)?,
+            queue: QueueUrl::from_env(env, PUBLISH_QUEUE_URL)?,
+            schedules: ScheduleSettings::from_env(env)?,
+        })
+    }
+}
+
 /// upload-publish's configuration.
 #[derive(Clone, Debug)]
 pub struct PublishConfig {
     pub token: TokenConfig,
     pub bucket: BucketName,
     pub queue: QueueUrl,
+    pub schedules: ScheduleSettings,
     pub publish: PublishSettings,
 }
 
@@ -250,6 +272,7 @@ impl PublishConfig {
             token: TokenConfig::from_env(env)?,
             bucket: BucketName::from_env(env)?,
             queue: QueueUrl::from_env(env, PUBLISH_QUEUE_URL)?,
+            schedules: ScheduleSettings::from_env(env)?,
             publish,
         };
         // A live worker must never lose its upload to another.

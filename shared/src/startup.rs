@@ -7,6 +7,7 @@ use crate::{
         aws,
         kms::KmsSealer,
         s3::UploadBucket,
+        scheduler::Schedules,
         secrets_manager,
         sqs::Queue,
         store::Store,
@@ -16,14 +17,16 @@ use crate::{
         },
     },
     config::{
-        Invocation, OAuthCallbackConfig, OAuthStartConfig, PublishConfig, RefreshConfig,
-        RefreshWorkerConfig, TokenConfig, TokenRefreshConfig, UploadPresignConfig, WebhookConfig,
+        Invocation, OAuthCallbackConfig, OAuthStartConfig, PostsApiConfig, PublishConfig,
+        RefreshConfig, RefreshWorkerConfig, TokenConfig, TokenRefreshConfig, UploadPresignConfig,
+        WebhookConfig,
     },
     env::{ConfigError, Env},
     service::{
         accounts::Accounts,
         limits::Limiter,
         oauth::{callback::OAuthCallback, start::OAuthStart},
+        posts::{Posts, PostsAdapters},
         publish::{PublishAdapters, Publisher},
         refresh::Refresher,
         uploads::Uploads,
@@ -164,8 +167,22 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
         transfer,
         bucket: UploadBucket::new(aws::s3_client(sdk, env), config.bucket),
         queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
+        schedules: Schedules::new(aws_sdk_scheduler::Client::new(sdk), config.schedules),
     };
     Ok(Publisher::new(adapters, config.publish, Clock::system()))
+}
+
+pub async fn posts_api(env: &Env) -> Result<Posts, StartupError> {
+    let config = PostsApiConfig::from_env(env)?;
+    let sdk = aws::load(env).await;
+    let settings = aws::AwsSettings::from_env(env)?;
+    let adapters = PostsAdapters {
+        store: Store::new(aws::dynamodb_client(&sdk, &settings), &config.table),
+        bucket: UploadBucket::new(aws::s3_client(&sdk, env), config.bucket),
+        queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), config.queue),
+        schedules: Schedules::new(aws_sdk_scheduler::Client::new(&sdk), config.schedules),
+    };
+    Ok(Posts::new(adapters, Clock::system()))
 }
 
 pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod logs;
+pub mod posting;
 pub mod publishing;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use shared::{
     service::{
         accounts::Accounts,
         oauth::{callback::OAuthCallback, start::OAuthStart},
+        posts::Posts,
         publish::Publisher,
         refresh::Refresher,
         uploads::Uploads,
@@ -76,6 +78,13 @@ pub fn base_env(
         ("APP_RETURN_URL", RETURN_URL.into()),
         ("REFRESH_BACKOFF_MS", "10".into()),
         ("PUBLISH_QUEUE_URL", p.queue_url.clone()),
+        ("PUBLISH_QUEUE_ARN", p.queue_arn.clone()),
+        ("POST_SCHEDULE_GROUP", p.schedule_group.clone()),
+        ("POST_SCHEDULER_ROLE_ARN", p.scheduler_role_arn.clone()),
+        (
+            "POST_SCHEDULE_DLQ_ARN",
+            p.schedule_dead_letter_queue_arn.clone(),
+        ),
         ("REFRESH_QUEUE_URL", p.refresh_queue_url.clone()),
         ("PUBLISH_BACKOFF_MS", "10".into()),
         // Follow-ups become visible at once, so tests need not wait.
@@ -101,6 +110,7 @@ pub struct TestApp {
     pub refresher: Refresher,
     pub accounts: Accounts,
     pub uploads: Uploads,
+    pub posts: Posts,
     pub publisher: Publisher,
     pub webhooks: Webhooks,
     browser: reqwest::Client,
@@ -149,6 +159,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let uploads = shared::startup::upload_presign(&env)
         .await
         .expect("upload-presign builds");
+    let posts = shared::startup::posts_api(&env)
+        .await
+        .expect("posts-api builds");
     let publisher = shared::startup::upload_publish(&env)
         .await
         .expect("upload-publish builds");
@@ -171,6 +184,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         refresher,
         accounts,
         uploads,
+        posts,
         publisher,
         webhooks,
         browser,

@@ -1,8 +1,9 @@
 //! `/uploads`: presigned uploads of videos for the caller's accounts.
 //!
-//! - `POST /uploads`: validate, rate-limit, record the upload, and answer
-//!   201 with a presigned PUT (`upload_url`, `method`, `headers`,
-//!   `expires_at`) that binds the content type and length.
+//! - `POST /uploads`: validate, rate-limit, record the upload (for one
+//!   account, or, without `account_id`, media for posts), and answer 201
+//!   with a presigned PUT (`upload_url`, `method`, `headers`, `expires_at`)
+//!   that binds the content type and length.
 //! - `GET /uploads/{upload_id}`: the upload and its status.
 //!
 //! Another user's upload or account answers 404, the same as a missing one.
@@ -15,7 +16,7 @@ use shared::{
     domain::{
         ids::UploadId,
         time::rfc3339,
-        upload::{NewUpload, UploadRequest, UploadView},
+        upload::{UploadKind, UploadView},
     },
     edge::{
         auth::caller,
@@ -64,14 +65,12 @@ async fn respond(app: &Uploads, request: &Request) -> Result<Response<Body>, Api
     app.admit_api_call(&user).await?;
     match Route::of(request.method(), request.uri().path())? {
         Route::Create => {
-            let body: UploadRequest = serde_json::from_slice(request.body().as_ref())
-                .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-            let new = NewUpload::parse(body, app.max_bytes())?;
+            let new = UploadKind::parse(request.body().as_ref(), app.max_bytes())?;
             let created = app.create(&user, new).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &CreatedResponse {
-                    upload: created.upload.view(),
+                    upload: created.upload,
                     upload_url: created.put.url.expose().to_owned(),
                     method: "PUT",
                     headers: created.put.headers.into_iter().collect(),

@@ -1,6 +1,7 @@
 //! Creates the table, the KMS key, the bucket, the publish and refresh
-//! queues (each with its dead-letter queue) and the bucket's notification to
-//! the publish queue on an emulator, exactly as `template.yaml` defines them.
+//! queues (each with its dead-letter queue), the bucket's notifications to
+//! the publish queue, and the posts' schedule group with its dead-letter
+//! queue on an emulator, exactly as `template.yaml` defines them.
 
 use anyhow::{Context, anyhow};
 use aws_sdk_dynamodb::types::{
@@ -29,6 +30,15 @@ pub struct Provisioned {
     /// The refresh queue: fan-out's slices.
     pub refresh_queue_url: String,
     pub refresh_dead_letter_queue_url: String,
+    /// The publish queue's ARN: the target of every post schedule.
+    pub queue_arn: String,
+    /// The EventBridge Scheduler group the posts' schedules live in.
+    pub schedule_group: String,
+    /// The role the schedules send with. The emulator never assumes it.
+    pub scheduler_role_arn: String,
+    /// The schedules' dead-letter queue.
+    pub schedule_dead_letter_queue_url: String,
+    pub schedule_dead_letter_queue_arn: String,
 }
 
 pub struct Clients {
@@ -36,6 +46,7 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl Clients {
@@ -49,6 +60,7 @@ impl Clients {
                     .build(),
             ),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            scheduler: aws_sdk_scheduler::Client::new(sdk),
         }
     }
 }
@@ -83,6 +95,16 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         &format!("{prefix}-refresh"),
     )
     .await?;
+    let (schedule_dead_letter_queue_url, schedule_dead_letter_queue_arn) = create_queue(
+        &clients.sqs,
+        &properties_named(&resources, "PostScheduleDeadLetterQueue")?,
+        &format!("{prefix}-post-schedules-dlq"),
+        None,
+    )
+    .await?;
+    let schedule_group = format!("{prefix}-posts");
+    create_schedule_group(&clients.scheduler, &resources, &schedule_group).await?;
+    let scheduler_role_arn = scheduler_role_arn(&queue_arn, prefix)?;
     let bucket = format!("{prefix}-uploads").to_lowercase();
     let bucket_props = properties_of(&resources, "AWS::S3::Bucket")?;
     create_bucket(&clients.s3, &bucket_props, &bucket).await?;
@@ -105,7 +127,48 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         dead_letter_queue_url,
         refresh_queue_url,
         refresh_dead_letter_queue_url,
+        queue_arn,
+        schedule_group,
+        scheduler_role_arn,
+        schedule_dead_letter_queue_url,
+        schedule_dead_letter_queue_arn,
     })
+}
+
+/// The template's one schedule group, created as `name`.
+async fn create_schedule_group(
+    client: &aws_sdk_scheduler::Client,
+    resources: &serde_yaml::Mapping,
+    name: &str,
+) -> anyhow::Result<()> {
+    const GROUP: &str = "AWS::Scheduler::ScheduleGroup";
+    let groups = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some(GROUP))
+        .count();
+    if groups != 1 {
+        return Err(anyhow!(
+            "template.yaml has {groups} schedule groups, not one"
+        ));
+    }
+    client
+        .create_schedule_group()
+        .name(name)
+        .send()
+        .await
+        .context("CreateScheduleGroup")?;
+    Ok(())
+}
+
+/// A well-formed role ARN in the queue's account: the emulator's scheduler
+/// stores it and never assumes it.
+fn scheduler_role_arn(queue_arn: &str, prefix: &str) -> anyhow::Result<String> {
+    let account = queue_arn
+        .split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| anyhow!("queue ARN without an account: {queue_arn}"))?;
+    Ok(format!("arn:aws:iam::{account}:role/{prefix}-scheduler"))
 }
 
 fn key_schema(value: &Value) -> anyhow::Result<Vec<KeySchemaElement>> {
@@ -308,60 +371,73 @@ async fn create_queues(
     (queue, dead_letters): (&str, &str),
     name: &str,
 ) -> anyhow::Result<(String, String, String)> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let arn_of = |url: String| async move {
-        let attrs = client
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(A::QueueArn)
-            .send()
-            .await
-            .context("GetQueueAttributes")?;
-        let arn = attrs
-            .attributes
-            .and_then(|a| a.get(&A::QueueArn).cloned())
-            .ok_or_else(|| anyhow!("queue without an ARN"))?;
-        anyhow::Ok((url, arn))
-    };
-    let dlq_props = properties_named(resources, dead_letters)?;
-    let mut request = client.create_queue().queue_name(format!("{name}-dlq"));
-    if let Some(retention) = number_text(&dlq_props, "MessageRetentionPeriod") {
-        request = request.attributes(A::MessageRetentionPeriod, retention);
-    }
-    let dlq_url = request
-        .send()
-        .await
-        .context("CreateQueue (dead letters)")?
-        .queue_url
-        .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
-    let (dlq_url, dlq_arn) = arn_of(dlq_url).await?;
+    let (dlq_url, dlq_arn) = create_queue(
+        client,
+        &properties_named(resources, dead_letters)?,
+        &format!("{name}-dlq"),
+        None,
+    )
+    .await
+    .with_context(|| format!("creating {dead_letters}"))?;
+    let (url, arn) = create_queue(
+        client,
+        &properties_named(resources, queue)?,
+        name,
+        Some(&dlq_arn),
+    )
+    .await
+    .with_context(|| format!("creating {queue}"))?;
+    Ok((url, dlq_url, arn))
+}
 
-    let props = properties_named(resources, queue)?;
+/// One queue with the template's timeout and retention (`props`), and its
+/// redrive to `dead_letter_arn` when the template gives one. Returns its URL
+/// and ARN.
+async fn create_queue(
+    client: &aws_sdk_sqs::Client,
+    props: &Value,
+    name: &str,
+    dead_letter_arn: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
     let mut request = client.create_queue().queue_name(name);
     for (key, attribute) in [
         ("VisibilityTimeout", A::VisibilityTimeout),
         ("MessageRetentionPeriod", A::MessageRetentionPeriod),
     ] {
-        if let Some(value) = number_text(&props, key) {
+        if let Some(value) = number_text(props, key) {
             request = request.attributes(attribute, value);
         }
     }
     if let Some(redrive) = props.get("RedrivePolicy") {
         let max = number_text(redrive, "maxReceiveCount")
             .ok_or_else(|| anyhow!("RedrivePolicy without maxReceiveCount"))?;
+        let dead_letter_arn =
+            dead_letter_arn.ok_or_else(|| anyhow!("RedrivePolicy without a dead-letter queue"))?;
         request = request.attributes(
             A::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max}).to_string(),
+            serde_json::json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max})
+                .to_string(),
         );
     }
     let url = request
         .send()
         .await
-        .with_context(|| format!("CreateQueue ({queue})"))?
+        .context("CreateQueue")?
         .queue_url
         .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
-    let (url, arn) = arn_of(url).await?;
-    Ok((url, dlq_url, arn))
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .context("GetQueueAttributes")?;
+    let arn = attrs
+        .attributes
+        .and_then(|a| a.get(&A::QueueArn).cloned())
+        .ok_or_else(|| anyhow!("queue without an ARN"))?;
+    Ok((url, arn))
 }
 
 /// The bucket's `NotificationConfiguration` queue rules, pointed at `queue_arn`.

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod kms;
 pub mod memory;
 pub mod s3;
+pub mod scheduler;
 pub mod secrets_manager;
 pub mod sqs;
 pub mod store;

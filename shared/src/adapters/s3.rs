@@ -89,6 +89,11 @@ pub struct UploadBucket {
     name: BucketName,
 }
 
+/// The tag the media lifecycle rule reads: `release` lets it expire.
+pub const RETENTION_TAG: &str = "retention";
+/// What a media object is stored with: nothing holds it yet.
+pub const MEDIA_TAGGING: &str = "retention=release";
+
 fn not_found(code: Option<&str>) -> bool {
     matches!(code, Some("NoSuchKey" | "NotFound" | "404"))
 }
@@ -103,13 +108,15 @@ impl UploadBucket {
     }
 
     /// A PUT URL for `key` whose signature covers `Content-Type` and
-    /// `Content-Length`: S3 refuses the upload if either differs.
+    /// `Content-Length` (and, with `tagging`, `x-amz-tagging`): S3 refuses
+    /// the upload if any differs.
     #[tracing::instrument(name = "bucket.presign_put", skip_all)]
     pub async fn presign_put(
         &self,
         key: &str,
         video_type: VideoType,
         size: u64,
+        tagging: Option<&str>,
         expires_in: Duration,
         now: DateTime<Utc>,
     ) -> Result<PresignedPut, BucketError> {
@@ -126,6 +133,7 @@ impl UploadBucket {
             .key(key)
             .content_type(video_type.content_type())
             .content_length(length)
+            .set_tagging(tagging.map(str::to_owned))
             .presigned(config)
             .await
             .map_err(unavailable("S3 presign PutObject"))?;
@@ -136,10 +144,14 @@ impl UploadBucket {
             .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
+        let tagging = tagging.map(|t| ("x-amz-tagging", t.to_owned()));
         for (name, value) in [
             ("content-type", video_type.content_type().to_owned()),
             ("content-length", size.to_string()),
-        ] {
+        ]
+        .into_iter()
+        .chain(tagging)
+        {
             if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 headers.push((name.to_owned(), value));
             }
@@ -152,6 +164,57 @@ impl UploadBucket {
             headers,
             expires_at,
         })
+    }
+
+    /// Tags a media object `retention=hold` (kept while a post that uses
+    /// it has not settled) or `retention=release` (the lifecycle rule may
+    /// expire it). An object not stored yet is fine: it arrives with
+    /// `release` and its arrival decides.
+    #[tracing::instrument(name = "bucket.set_retention", skip_all, fields(hold))]
+    pub async fn set_retention(&self, key: &str, hold: bool) -> Result<(), BucketError> {
+        use aws_sdk_s3::types::{Tag, Tagging};
+        let tag = Tag::builder()
+            .key(RETENTION_TAG)
+            .value(if hold { "hold" } else { "release" })
+            .build()
+            .map_err(unavailable("S3 Tag builder"))?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(unavailable("S3 Tagging builder"))?;
+        match self
+            .client
+            .put_object_tagging()
+            .bucket(self.name.as_ref())
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(e.code()) => Ok(()),
+            Err(e) => Err(unavailable("S3 PutObjectTagging")(e)),
+        }
+    }
+
+    /// The object's `retention` tag, if it has one.
+    pub async fn retention(&self, key: &str) -> Result<Option<String>, BucketError> {
+        let output = self
+            .client
+            .get_object_tagging()
+            .bucket(self.name.as_ref())
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                code if not_found(code) => BucketError::NotFound,
+                _ => unavailable("S3 GetObjectTagging")(e),
+            })?;
+        Ok(output
+            .tag_set
+            .into_iter()
+            .find(|t| t.key == RETENTION_TAG)
+            .map(|t| t.value))
     }
 
     /// The object from byte `offset` to its end, as a stream, with the

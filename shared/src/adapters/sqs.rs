@@ -62,18 +62,23 @@ impl Queue {
     }
 }
 
-impl RefreshQueue for Queue {
-    /// Every slice, in batches of ten; a batch entry SQS refuses fails the
-    /// whole send (the slices already sent are harmless to send again).
-    #[tracing::instrument(name = "queue.send_slices", skip_all, fields(slices = slices.len()))]
-    async fn send_slices(&self, slices: &[Slice], delay: Duration) -> Result<(), QueueError> {
+impl Queue {
+    /// Sends every message, in batches of ten, visible after `delay`; a
+    /// batch entry SQS refuses fails the whole send (the messages already
+    /// sent must be harmless to send again).
+    #[tracing::instrument(name = "queue.send_all", skip_all, fields(messages = messages.len()))]
+    pub async fn send_all(
+        &self,
+        messages: &[impl Serialize],
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         let delay = delay.min(MAX_DELAY).as_secs() as i32;
-        for batch in slices.chunks(BATCH) {
+        for batch in messages.chunks(BATCH) {
             let entries = batch
                 .iter()
                 .enumerate()
-                .map(|(i, slice)| {
-                    let body = serde_json::to_string(slice)
+                .map(|(i, message)| {
+                    let body = serde_json::to_string(message)
                         .map_err(|e| QueueError::Unavailable(anyhow::Error::new(e)))?;
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
@@ -95,7 +100,7 @@ impl RefreshQueue for Queue {
                 })?;
             if let Some(failed) = output.failed.first() {
                 return Err(QueueError::Unavailable(anyhow::anyhow!(
-                    "SQS SendMessageBatch refused {} of {} slices: {}",
+                    "SQS SendMessageBatch refused {} of {} messages: {}",
                     output.failed.len(),
                     batch.len(),
                     failed.code
@@ -103,5 +108,14 @@ impl RefreshQueue for Queue {
             }
         }
         Ok(())
+    }
+}
+
+impl RefreshQueue for Queue {
+    /// Every slice, in batches of ten; a batch entry SQS refuses fails the
+    /// whole send (the slices already sent are harmless to send again).
+    #[tracing::instrument(name = "queue.send_slices", skip_all, fields(slices = slices.len()))]
+    async fn send_slices(&self, slices: &[Slice], delay: Duration) -> Result<(), QueueError> {
+        self.send_all(slices, delay).await
     }
 }

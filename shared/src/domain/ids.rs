@@ -102,8 +102,23 @@ impl fmt::Display for UserId {
 
 /// Our id for one upload: 32 lowercase hex digits (a v4 UUID). It is the
 /// whole S3 key's variable part, so keys never carry user text.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct UploadId(String);
+
+impl TryFrom<String> for UploadId {
+    type Error = &'static str;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or("an upload id is 32 hex digits")
+    }
+}
+
+impl From<UploadId> for String {
+    fn from(id: UploadId) -> Self {
+        id.0
+    }
+}
 
 /// Where uploads live in the bucket; the S3 notification filters on it.
 pub const OBJECT_PREFIX: &str = "uploads/";
@@ -129,6 +144,47 @@ impl UploadId {
     /// The upload an object key belongs to, if it is one of ours.
     pub fn from_object_key(key: &str) -> Option<Self> {
         key.strip_prefix(OBJECT_PREFIX).and_then(Self::parse)
+    }
+
+    /// The key of a media upload's object (a video for posts): kept until
+    /// every post that uses it has settled, so apart from `uploads/`.
+    pub fn media_key(&self) -> String {
+        format!("{MEDIA_PREFIX}{}", self.0)
+    }
+
+    /// The media upload an object key belongs to, if it is one of ours.
+    pub fn from_media_key(key: &str) -> Option<Self> {
+        key.strip_prefix(MEDIA_PREFIX).and_then(Self::parse)
+    }
+}
+
+/// Where media uploads (videos for posts) live in the bucket.
+pub const MEDIA_PREFIX: &str = "media/";
+
+/// Our id for one post: 32 lowercase hex digits (a v4 UUID), which also
+/// names its schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PostId(String);
+
+impl PostId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        UploadId::parse(value).map(|id| Self(id.0))
+    }
+}
+
+impl AsRef<str> for PostId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod ids;
 pub mod ports;
+pub mod post;
 pub mod ratelimit;
 pub mod schedule;
 pub mod secrets;

@@ -33,6 +33,13 @@ pub const TIKTOK_VIDEO_INIT: RateLimit = RateLimit::per_minute("tiktok-video-ini
 pub const TIKTOK_INBOX_INIT: RateLimit = RateLimit::per_minute("tiktok-inbox-init", 6);
 pub const TIKTOK_CREATOR_INFO: RateLimit = RateLimit::per_minute("tiktok-creator-info", 20);
 pub const TIKTOK_STATUS_FETCH: RateLimit = RateLimit::per_minute("tiktok-status-fetch", 30);
+/// TikTok's pending inbox shares: at most 5 in any 24 hours (§3.9), held
+/// here as 5 per UTC day per account.
+pub const TIKTOK_INBOX_PENDING: RateLimit = RateLimit {
+    scope: "tiktok-inbox-pending",
+    max: 5,
+    window: Duration::from_secs(86_400),
+};
 pub const TIKTOK_USER_INFO: RateLimit = RateLimit::per_minute("tiktok-user-info", 600);
 
 /// The fixed window `now` falls in.

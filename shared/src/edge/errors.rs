@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use super::responses::json;
 use crate::{
-    domain::upload::InvalidUpload,
+    domain::{post::InvalidPost, upload::InvalidUpload},
     service::{
         accounts::AccountsError,
         limits::LimitError,
         oauth::{errors::CompleteError, start::StartError},
+        posts::PostsError,
         uploads::UploadsError,
         webhooks::WebhookError,
     },
@@ -251,6 +252,49 @@ impl From<WebhookError> for ApiError {
             // TikTok retries.
             WebhookError::Unavailable(_) => Self::unavailable(&e),
         }
+    }
+}
+
+impl From<PostsError> for ApiError {
+    fn from(e: PostsError) -> Self {
+        use PostsError as E;
+        match e {
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "post_not_found", "no such post"),
+            E::MediaNotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "media_not_found",
+                "no such video for posts: upload it with POST /uploads without an account_id",
+            ),
+            E::MediaFailed(_) => Self::bad_request("media_failed", e.to_string()),
+            E::AccountNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "account_not_found", e.to_string())
+            }
+            E::AccountNotActive(ref id, status) => Self::conflict(
+                "account_not_active",
+                format!("account {id} is {}; connect it again", status.as_str()),
+            ),
+            E::ScopeMissing(ref id, scope) => Self::conflict(
+                "scope_not_granted",
+                format!("account {id} did not grant {scope}; connect it again with that scope"),
+            ),
+            E::Started => Self::conflict(
+                "post_started",
+                "the post has started or was cancelled; it can no longer change",
+            ),
+            E::InvalidCursor => {
+                Self::bad_request("invalid_cursor", "the cursor is not valid for this listing")
+            }
+            E::InvalidQuery(_) => Self::bad_request("invalid_query", e.to_string()),
+            E::Invalid(e) => Self::bad_request(e.code(), e.to_string()),
+            E::Limit(e) => e.into(),
+            E::Unavailable(_) => Self::unavailable(&e),
+        }
+    }
+}
+
+impl From<InvalidPost> for ApiError {
+    fn from(e: InvalidPost) -> Self {
+        Self::bad_request(e.code(), e.to_string())
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod limits;
 pub mod oauth;
+pub mod posts;
 pub mod publish;
 pub mod refresh;
 pub mod uploads;

@@ -6,8 +6,8 @@ use std::{fmt, time::Duration};
 
 use crate::{
     adapters::{
-        s3::{BucketError, PresignedPut, UploadBucket},
-        store::Store,
+        s3::{BucketError, MEDIA_TAGGING, PresignedPut, UploadBucket},
+        store::{Store, uploads::UploadItem},
     },
     domain::{
         account::{Account, AccountStatus},
@@ -15,7 +15,8 @@ use crate::{
         ports::{AccountStore, StoreError},
         ratelimit::RateLimit,
         upload::{
-            DEFAULT_MAX_UPLOAD_BYTES, MIN_UPLOAD_BYTES, NewUpload, PublishMode, Upload, UploadView,
+            DEFAULT_MAX_UPLOAD_BYTES, MIN_UPLOAD_BYTES, Media, NewMedia, NewUpload, PublishMode,
+            UploadKind, UploadView,
         },
     },
     env::{ConfigError, Env},
@@ -28,6 +29,13 @@ use crate::{
 pub const UPLOADS_PER_ACCOUNT: RateLimit = RateLimit {
     scope: "uploads",
     max: 25,
+    window: Duration::from_secs(86_400),
+};
+
+/// Media uploads (videos for posts) per user in a day.
+pub const MEDIA_PER_USER: RateLimit = RateLimit {
+    scope: "media",
+    max: 200,
     window: Duration::from_secs(86_400),
 };
 
@@ -121,7 +129,7 @@ pub struct Uploads {
 
 /// A recorded upload and where to PUT the file.
 pub struct Created {
-    pub upload: Upload,
+    pub upload: UploadView,
     pub put: PresignedPut,
 }
 
@@ -151,10 +159,58 @@ impl Uploads {
         Ok(self.limiter.admit_api_call(user).await?)
     }
 
+    /// Records an upload for one of the caller's accounts, or media for
+    /// posts, and presigns its PUT.
+    pub async fn create(
+        &self,
+        user: &UserId,
+        request: UploadKind,
+    ) -> Result<Created, UploadsError> {
+        match request {
+            UploadKind::Single(request) => self.create_single(user, request).await,
+            UploadKind::Media(request) => self.create_media(user, request).await,
+        }
+    }
+
+    /// Records media for the caller's posts and presigns its PUT, which
+    /// must carry the `retention=release` tag. The object key is
+    /// `media/{upload_id}`: no user text.
+    #[tracing::instrument(name = "uploads.create_media", skip_all, fields(user = %user))]
+    pub async fn create_media(
+        &self,
+        user: &UserId,
+        request: NewMedia,
+    ) -> Result<Created, UploadsError> {
+        self.limiter.admit(&MEDIA_PER_USER, user.as_ref()).await?;
+        let now = self.clock.now();
+        let media = Media::new(UploadId::generate(), user.clone(), request, now);
+        self.store.put_media(&media).await?;
+        let put = self
+            .bucket
+            .presign_put(
+                &media.id.media_key(),
+                media.video_type,
+                media.size_bytes,
+                Some(MEDIA_TAGGING),
+                self.settings.url_ttl,
+                now,
+            )
+            .await?;
+        tracing::info!(upload_id = %media.id, size = media.size_bytes, "media recorded");
+        Ok(Created {
+            upload: media.view(),
+            put,
+        })
+    }
+
     /// Records the upload for the caller's active account and presigns its
     /// PUT. The object key is `uploads/{upload_id}`: no user text.
     #[tracing::instrument(name = "uploads.create", skip_all, fields(user = %user, account_id = %request.account_id))]
-    pub async fn create(&self, user: &UserId, request: NewUpload) -> Result<Created, UploadsError> {
+    pub async fn create_single(
+        &self,
+        user: &UserId,
+        request: NewUpload,
+    ) -> Result<Created, UploadsError> {
         let account = check_account(
             self.store.get_account(&request.account_id).await?,
             user,
@@ -164,7 +220,8 @@ impl Uploads {
             .admit(&UPLOADS_PER_ACCOUNT, account.id.as_ref())
             .await?;
         let now = self.clock.now();
-        let upload = Upload::new(UploadId::generate(), user.clone(), request, now);
+        let upload =
+            crate::domain::upload::Upload::new(UploadId::generate(), user.clone(), request, now);
         self.store.put_upload(&upload).await?;
         let put = self
             .bucket
@@ -172,18 +229,27 @@ impl Uploads {
                 &upload.id.object_key(),
                 upload.video_type,
                 upload.size_bytes,
+                None,
                 self.settings.url_ttl,
                 now,
             )
             .await?;
         tracing::info!(upload_id = %upload.id, size = upload.size_bytes, "upload recorded");
-        Ok(Created { upload, put })
+        Ok(Created {
+            upload: upload.view(),
+            put,
+        })
     }
 
     #[tracing::instrument(name = "uploads.get", skip_all, fields(user = %user, upload_id = %id))]
     pub async fn get(&self, user: &UserId, id: &UploadId) -> Result<UploadView, UploadsError> {
-        match self.store.get_upload(id).await? {
-            Some(upload) if &upload.owner == user => Ok(upload.view()),
+        match self.store.get_upload_item(id).await? {
+            Some(UploadItem::Upload(upload))
+                if &upload.owner == user && upload.target.is_none() =>
+            {
+                Ok(upload.view())
+            }
+            Some(UploadItem::Media(media)) if &media.owner == user => Ok(media.view()),
             _ => Err(UploadsError::NotFound),
         }
     }

@@ -8,6 +8,7 @@ mod oauth_callback;
 mod oauth_start;
 mod observability;
 mod openapi;
+mod posts;
 mod publishing;
 mod refresh;
 mod refresh_fanout;

@@ -24,7 +24,7 @@ async fn the_provisioned_table_has_the_templates_keys_indexes_and_ttl() {
         .filter_map(|i| i.index_name().map(str::to_owned))
         .collect();
     indexes.sort();
-    assert_eq!(indexes, ["by_owner", "due"]);
+    assert_eq!(indexes, ["by_owner", "due", "posts_by_owner"]);
     let keys: Vec<&str> = table
         .key_schema()
         .iter()
@@ -154,10 +154,51 @@ async fn the_publish_queue_redrives_and_the_bucket_notifies_it() {
         .send()
         .await
         .unwrap();
-    let queues = notification.queue_configurations();
-    assert_eq!(queues.len(), 1);
-    let rules = queues[0].filter().unwrap().key().unwrap().filter_rules();
-    assert_eq!(rules[0].value(), Some("uploads/"));
+    let mut prefixes: Vec<&str> = notification
+        .queue_configurations()
+        .iter()
+        .map(|q| {
+            q.filter().unwrap().key().unwrap().filter_rules()[0]
+                .value()
+                .unwrap()
+        })
+        .collect();
+    prefixes.sort();
+    assert_eq!(prefixes, ["media/", "uploads/"]);
+}
+
+#[tokio::test]
+async fn the_posts_schedule_group_and_its_dead_letter_queue_exist() {
+    let app = spawn_app().await;
+    let p = &app.provisioned;
+    let group = app
+        .clients
+        .scheduler
+        .get_schedule_group()
+        .name(&p.schedule_group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.name(), Some(p.schedule_group.as_str()));
+    let arn = app
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&p.schedule_dead_letter_queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    assert_eq!(arn, p.schedule_dead_letter_queue_arn);
+    assert!(p.queue_arn.ends_with("-publish"));
+    assert!(p.scheduler_role_arn.starts_with("arn:aws:iam::"));
+    assert_eq!(
+        app.env.get("POST_SCHEDULE_GROUP"),
+        Some(p.schedule_group.as_str())
+    );
 }
 
 #[tokio::test]

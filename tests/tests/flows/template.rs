@@ -455,3 +455,360 @@ fn cloudwatch_may_publish_to_the_encrypted_alarm_topic() {
     }
     assert!(!cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
 }
+
+/// The `!Sub` text of a value, or its plain text.
+fn text(value: &Value) -> Option<&str> {
+    untagged(value).as_str()
+}
+
+/// The ARN of every schedule in the posts' group.
+const GROUP_SCHEDULES: &str = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${PostScheduleGroup}/*";
+
+#[test]
+fn the_scheduler_role_only_sends_to_the_publish_queue_and_its_dead_letters() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(
+        resources["PostScheduleGroup"]["Type"].as_str(),
+        Some("AWS::Scheduler::ScheduleGroup")
+    );
+    let role = &resources["PostSchedulerRole"]["Properties"];
+    let trust = as_list(&role["AssumeRolePolicyDocument"]["Statement"]);
+    assert_eq!(trust.len(), 1);
+    assert_eq!(
+        as_list(&trust[0]["Principal"]["Service"])
+            .into_iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>(),
+        ["scheduler.amazonaws.com"]
+    );
+    assert_eq!(actions(trust[0]), ["sts:AssumeRole"]);
+    // Only this account's schedules, of our group.
+    let condition = &trust[0]["Condition"]["StringEquals"];
+    assert_eq!(
+        target(&condition["aws:SourceAccount"]),
+        Some("AWS::AccountId")
+    );
+    assert_eq!(
+        target(&condition["aws:SourceArn"]),
+        Some("PostScheduleGroup")
+    );
+    assert!(role["ManagedPolicyArns"].is_null());
+
+    let mut queues = BTreeSet::new();
+    for policy in as_list(&role["Policies"]) {
+        for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
+            assert_eq!(actions(statement), ["sqs:SendMessage"], "{statement:?}");
+            for resource in as_list(&statement["Resource"]) {
+                queues.insert(target(resource).expect("a queue").to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        queues.into_iter().collect::<Vec<_>>(),
+        ["PostScheduleDeadLetterQueue", "PublishQueue"]
+    );
+    assert!(resources["PostScheduleDeadLetterQueue"]["Properties"]["RedrivePolicy"].is_null());
+}
+
+#[test]
+fn only_posts_api_and_upload_publish_manage_schedules_and_only_in_the_group() {
+    let template = template();
+    let mut managers = BTreeSet::new();
+    let mut passers = BTreeSet::new();
+    for (name, function) in functions(&template) {
+        for statement in role_statements(function) {
+            let granted = actions(statement);
+            if granted
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("scheduler:"))
+            {
+                managers.insert(name.to_owned());
+                for action in &granted {
+                    assert!(
+                        [
+                            "scheduler:CreateSchedule",
+                            "scheduler:UpdateSchedule",
+                            "scheduler:DeleteSchedule",
+                            "scheduler:GetSchedule"
+                        ]
+                        .contains(action),
+                        "{name} may {action}"
+                    );
+                }
+                let resources: Vec<Option<&str>> = as_list(&statement["Resource"])
+                    .into_iter()
+                    .map(text)
+                    .collect();
+                assert_eq!(resources, [Some(GROUP_SCHEDULES)], "{name}");
+            }
+            if granted.iter().any(|a| grants(a, "iam:PassRole")) {
+                passers.insert(name.to_owned());
+                assert_eq!(granted, ["iam:PassRole"], "{name}");
+                assert_eq!(target(&statement["Resource"]), Some("PostSchedulerRole"));
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
+                    Some("scheduler.amazonaws.com"),
+                    "{name}"
+                );
+            }
+        }
+    }
+    let expected = ["PostsApiFunction", "UploadPublishFunction"];
+    assert_eq!(
+        managers.iter().map(String::as_str).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        passers.iter().map(String::as_str).collect::<Vec<_>>(),
+        expected
+    );
+
+    // Both build schedules the same way: the same group, role, target and
+    // dead letters.
+    for name in expected {
+        let variables = &template["Resources"][name]["Properties"]["Environment"]["Variables"];
+        for (variable, resource) in [
+            ("PUBLISH_QUEUE_URL", "PublishQueue"),
+            ("PUBLISH_QUEUE_ARN", "PublishQueue"),
+            ("POST_SCHEDULE_GROUP", "PostScheduleGroup"),
+            ("POST_SCHEDULER_ROLE_ARN", "PostSchedulerRole"),
+            ("POST_SCHEDULE_DLQ_ARN", "PostScheduleDeadLetterQueue"),
+        ] {
+            assert_eq!(
+                target(&variables[variable]),
+                Some(resource),
+                "{name} {variable}"
+            );
+        }
+    }
+    let publisher =
+        &template["Resources"]["UploadPublishFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(target(&publisher["POSTS_DAILY_CAP"]), Some("PostsDailyCap"));
+    let cap = &template["Parameters"]["PostsDailyCap"];
+    assert_eq!(number(&cap["Default"]), Some(15));
+    assert_eq!(
+        (number(&cap["MinValue"]), number(&cap["MaxValue"])),
+        (Some(1), Some(1000))
+    );
+}
+
+#[test]
+fn posts_api_serves_the_posts_routes_behind_the_jwt_authorizer() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"]["Auth"];
+    let authorizer = api["DefaultAuthorizer"]
+        .as_str()
+        .expect("a default authorizer");
+    assert!(!api["Authorizers"][authorizer]["JwtConfiguration"].is_null());
+    let function = &template["Resources"]["PostsApiFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("posts-api")
+    );
+    let mut routes = BTreeSet::new();
+    for event in function["Properties"]["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+    {
+        let p = &event["Properties"];
+        assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+        assert_eq!(target(&p["ApiId"]), Some("HttpApi"));
+        // The default authorizer, or the JWT one by name: never NONE.
+        let auth = p["Auth"]["Authorizer"].as_str().unwrap_or(authorizer);
+        assert_eq!(auth, authorizer, "{p:?}");
+        routes.insert(format!(
+            "{} {}",
+            p["Method"].as_str().unwrap().to_uppercase(),
+            p["Path"].as_str().unwrap()
+        ));
+    }
+    assert_eq!(
+        routes.iter().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "DELETE /posts/{post_id}",
+            "GET /posts",
+            "GET /posts/{post_id}",
+            "PATCH /posts/{post_id}",
+            "POST /posts"
+        ]
+    );
+
+    // The caller's posts come from their own index, which posts-api alone
+    // may query.
+    let table = &template["Resources"]["Table"]["Properties"];
+    let index = as_list(&table["GlobalSecondaryIndexes"])
+        .into_iter()
+        .find(|i| i["IndexName"].as_str() == Some("posts_by_owner"))
+        .expect("the posts_by_owner index");
+    let keys: Vec<(&str, &str)> = as_list(&index["KeySchema"])
+        .into_iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [("post_owner", "HASH"), ("publish_at", "RANGE")]);
+    assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+    let types: Vec<(&str, &str)> = as_list(&table["AttributeDefinitions"])
+        .into_iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .filter(|(name, _)| ["post_owner", "publish_at"].contains(name))
+        .collect();
+    assert_eq!(types, [("post_owner", "S"), ("publish_at", "N")]);
+    let mut queriers = BTreeSet::new();
+    for (name, function) in functions(&template) {
+        for statement in role_statements(function) {
+            if as_list(&statement["Resource"])
+                .into_iter()
+                .filter_map(text)
+                .any(|r| r.ends_with("/index/posts_by_owner"))
+            {
+                queriers.insert(name.to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        queriers.into_iter().collect::<Vec<_>>(),
+        ["PostsApiFunction"]
+    );
+}
+
+#[test]
+fn media_is_verified_on_arrival_and_expires_only_once_released() {
+    let template = template();
+    let bucket = &template["Resources"]["UploadBucket"]["Properties"];
+    let mut prefixes = BTreeSet::new();
+    for rule in as_list(&bucket["NotificationConfiguration"]["QueueConfigurations"]) {
+        assert_eq!(target(&rule["Queue"]), Some("PublishQueue"));
+        assert_eq!(rule["Event"].as_str(), Some("s3:ObjectCreated:*"));
+        for filter in as_list(&rule["Filter"]["S3Key"]["Rules"]) {
+            assert_eq!(filter["Name"].as_str(), Some("prefix"));
+            prefixes.insert(filter["Value"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        prefixes.into_iter().collect::<Vec<_>>(),
+        ["media/", "uploads/"]
+    );
+
+    // Media a post still needs (retention=hold) never expires; no rule
+    // expires media/ without the release tag.
+    let rules = as_list(&bucket["LifecycleConfiguration"]["Rules"]);
+    for rule in &rules {
+        let prefix = rule["Prefix"].as_str().unwrap_or("");
+        if rule["ExpirationInDays"].is_null() || !"media/".starts_with(prefix) {
+            continue;
+        }
+        assert_eq!(rule["Id"].as_str(), Some("ExpireReleasedMedia"), "{rule:?}");
+    }
+    let media = rules
+        .iter()
+        .find(|r| r["Id"].as_str() == Some("ExpireReleasedMedia"))
+        .expect("the media rule");
+    assert_eq!(media["Status"].as_str(), Some("Enabled"));
+    assert_eq!(media["Prefix"].as_str(), Some("media/"));
+    let tags: Vec<(&str, &str)> = as_list(&media["TagFilters"])
+        .into_iter()
+        .map(|t| (t["Key"].as_str().unwrap(), t["Value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tags, [("retention", "release")]);
+    assert_eq!(number(&media["ExpirationInDays"]), Some(7));
+
+    // The browser may send the tag the media PUT is signed with.
+    for rule in as_list(&bucket["CorsConfiguration"]["CorsRules"]) {
+        let headers: Vec<&str> = as_list(&rule["AllowedHeaders"])
+            .into_iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(headers.contains(&"x-amz-tagging"), "{headers:?}");
+    }
+    // upload-presign signs media PUTs with their tag; the functions that
+    // hold and release media may tag it, and nothing else may.
+    let media_objects = "${UploadBucket.Arn}/media/*";
+    let mut taggers = BTreeSet::new();
+    let mut putters = BTreeSet::new();
+    for (name, function) in functions(&template) {
+        for statement in role_statements(function) {
+            let on_media = as_list(&statement["Resource"])
+                .into_iter()
+                .filter_map(text)
+                .any(|r| r == media_objects);
+            for action in actions(statement) {
+                if grants(action, "s3:PutObjectTagging") {
+                    assert!(on_media, "{name} tags {statement:?}");
+                    taggers.insert(name.to_owned());
+                }
+                if grants(action, "s3:PutObject") && on_media {
+                    putters.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        taggers.into_iter().collect::<Vec<_>>(),
+        [
+            "PostsApiFunction",
+            "UploadPresignFunction",
+            "UploadPublishFunction"
+        ]
+    );
+    assert_eq!(
+        putters.into_iter().collect::<Vec<_>>(),
+        ["UploadPresignFunction"]
+    );
+}
+
+#[test]
+fn every_function_has_a_log_group_and_an_errors_alarm_and_every_dead_letter_queue_an_alarm() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let alarms: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|r| &r["Properties"])
+        .collect();
+    let watched = |metric: &str, dimension: &str, resource: &str| {
+        alarms.iter().any(|a| {
+            a["MetricName"].as_str() == Some(metric)
+                && as_list(&a["Dimensions"]).into_iter().any(|d| {
+                    d["Name"].as_str() == Some(dimension) && target(&d["Value"]) == Some(resource)
+                })
+                && target(&a["AlarmActions"][0]) == Some("AlarmTopic")
+        })
+    };
+    for (name, _) in functions(&template) {
+        let group = &template["Resources"][format!("{name}LogGroup").as_str()];
+        assert_eq!(
+            group["Type"].as_str(),
+            Some("AWS::Logs::LogGroup"),
+            "{name}"
+        );
+        assert_eq!(
+            text(&group["Properties"]["LogGroupName"]),
+            Some(format!("/aws/lambda/${{{name}}}").as_str())
+        );
+        assert!(watched("Errors", "FunctionName", name), "{name}");
+    }
+    let dead_letter_queues: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SQS::Queue"))
+        .filter_map(|(name, _)| name.as_str())
+        .filter(|name| name.ends_with("DeadLetterQueue"))
+        .collect();
+    assert!(dead_letter_queues.contains(&"PostScheduleDeadLetterQueue"));
+    for queue in dead_letter_queues {
+        assert!(
+            watched("ApproximateNumberOfMessagesVisible", "QueueName", queue),
+            "{queue}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
-//! Creates the local stack's table, KMS key, bucket and queues on the emulator at
-//! `AWS_ENDPOINT_URL`, from template.yaml's own definitions, and prints them
-//! as shell variables.
+//! Creates the local stack's table, KMS key, bucket, queues and schedule
+//! group on the emulator at `AWS_ENDPOINT_URL`, from template.yaml's own
+//! definitions, and prints them as shell variables.
 
 use shared::{adapters::aws, env::Env};
 
@@ -21,5 +21,10 @@ async fn main() -> anyhow::Result<()> {
         "REFRESH_DEAD_LETTER_QUEUE_URL={}",
         p.refresh_dead_letter_queue_url
     );
+    println!("PUBLISH_QUEUE_ARN={}", p.queue_arn);
+    println!("POST_SCHEDULE_GROUP={}", p.schedule_group);
+    println!("POST_SCHEDULER_ROLE_ARN={}", p.scheduler_role_arn);
+    println!("POST_SCHEDULE_DLQ_ARN={}", p.schedule_dead_letter_queue_arn);
+    println!("POST_SCHEDULE_DLQ_URL={}", p.schedule_dead_letter_queue_url);
     Ok(())
 }

@@ -21,6 +21,7 @@ pub mod connects;
 pub mod events;
 mod item;
 pub mod leases;
+pub mod posts;
 pub mod publishing;
 pub mod rate;
 pub mod states;

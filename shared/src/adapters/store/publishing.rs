@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{
     Store,
     item::{n, on_condition, s, unavailable},
-    uploads::{publish_key, upload_from_item, upload_key},
+    uploads::{TARGET, publish_key, upload_from_item, upload_key},
 };
 use crate::domain::{
     ids::{PublishId, UploadId},
@@ -56,13 +56,19 @@ impl Store {
                  updated_at = :now",
             )
             .condition_expression(
-                "attribute_exists(pk) AND (#status IN (:awaiting, :uploaded) \
+                "attribute_exists(pk) AND (attribute_not_exists(#kind) OR #kind = :target) \
+                 AND (attribute_not_exists(retry_at) OR retry_at <= :now) \
+                 AND (#status IN (:awaiting, :uploaded, :scheduled, :waiting) \
                  OR (#status = :publishing AND (attribute_not_exists(lease_until) OR lease_until < :now)))",
             )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":target", s(TARGET))
             .expression_attribute_values(":publishing", s(UploadStatus::Publishing.as_str()))
             .expression_attribute_values(":awaiting", s(UploadStatus::AwaitingUpload.as_str()))
             .expression_attribute_values(":uploaded", s(UploadStatus::Uploaded.as_str()))
+            .expression_attribute_values(":scheduled", s(UploadStatus::Scheduled.as_str()))
+            .expression_attribute_values(":waiting", s(UploadStatus::Waiting.as_str()))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until.timestamp()))
             .expression_attribute_values(":now", n(now.timestamp()))
@@ -84,25 +90,37 @@ impl Store {
         })
     }
 
-    /// Gives back an upload whose object is not stored yet: `awaiting_upload`
-    /// again, lease released, for the notification its PUT will send.
+    /// Gives back an upload whose object is not stored yet, lease released:
+    /// `awaiting_upload` again for the notification its PUT will send, or
+    /// (a post's target) `waiting` with `note` until its media arrives.
     #[tracing::instrument(name = "store.unclaim_upload", skip_all, fields(upload_id = %id))]
     pub async fn unclaim_upload(
         &self,
         id: &UploadId,
         owner: &str,
+        status: UploadStatus,
+        note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
+        let mut request = self.client.update_item();
+        request = match note {
+            Some(note) => request
+                .update_expression(
+                    "SET #status = :awaiting, #error = :note, updated_at = :now \
+                     REMOVE lease_owner, lease_until",
+                )
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":note", s(note)),
+            None => request.update_expression(
+                "SET #status = :awaiting, updated_at = :now REMOVE lease_owner, lease_until",
+            ),
+        };
+        request
             .table_name(&self.table)
             .set_key(Some(upload_key(id)))
-            .update_expression(
-                "SET #status = :awaiting, updated_at = :now REMOVE lease_owner, lease_until",
-            )
             .condition_expression("lease_owner = :owner AND attribute_not_exists(publish_id)")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":awaiting", s(UploadStatus::AwaitingUpload.as_str()))
+            .expression_attribute_values(":awaiting", s(status.as_str()))
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":owner", s(owner))
             .send()
@@ -279,7 +297,8 @@ impl Store {
             .set_key(Some(upload_key(id)))
             .update_expression(
                 "SET #status = :status, #error = :note, updated_at = :now, \
-                 attempts = if_not_exists(attempts, :zero) + :one REMOVE lease_owner, lease_until",
+                 attempts = if_not_exists(attempts, :zero) + :one \
+                 REMOVE lease_owner, lease_until, retry_at",
             )
             .condition_expression("lease_owner = :owner")
             .expression_attribute_names("#status", "status")
@@ -295,6 +314,62 @@ impl Store {
             .map_err(on_condition(
                 StoreError::NotLeasable,
                 "DynamoDB UpdateItem (release upload)",
+            ))?;
+        Ok(())
+    }
+
+    /// Gives the lease back to wait for a quota: `status` with `note`, not
+    /// to be claimed before `until`. A wait is not an attempt.
+    #[tracing::instrument(name = "store.wait_upload", skip_all, fields(upload_id = %id))]
+    pub async fn wait_upload(
+        &self,
+        id: &UploadId,
+        owner: &str,
+        status: UploadStatus,
+        note: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression(
+                "SET #status = :status, #error = :note, retry_at = :until, updated_at = :now \
+                 REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":note", s(note))
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (wait upload)",
+            ))?;
+        Ok(())
+    }
+
+    /// Lifts a quota wait whose wake could not be set, so that any later
+    /// message may claim the upload.
+    #[tracing::instrument(name = "store.lift_wait", skip_all, fields(upload_id = %id))]
+    pub async fn lift_wait(&self, id: &UploadId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .update_expression("REMOVE retry_at")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(lease_owner)")
+            .send()
+            .await
+            .map_err(on_condition(
+                StoreError::NotLeasable,
+                "DynamoDB UpdateItem (lift wait)",
             ))?;
         Ok(())
     }
@@ -360,7 +435,8 @@ impl Store {
                 "SET #status = :failed, #error = :reason, updated_at = :now \
                  REMOVE lease_owner, lease_until",
             )
-            .condition_expression("#status IN (:awaiting, :uploaded, :publishing)")
+            .condition_expression("#status IN (:awaiting, :uploaded, :publishing, :waiting)")
+            .expression_attribute_values(":waiting", s(UploadStatus::Waiting.as_str()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#error", "error")
             .expression_attribute_values(":failed", s(UploadStatus::Failed.as_str()))

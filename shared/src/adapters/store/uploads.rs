@@ -13,11 +13,27 @@ use super::{
     item::{Item, get_n, get_s, get_time, key, n, opt_s, opt_time, s, unavailable},
 };
 use crate::domain::{
-    ids::{AccountId, PublishId, UploadId, UserId},
+    ids::{AccountId, PostId, PublishId, UploadId, UserId},
     ports::StoreError,
     secrets::SealedSecret,
-    upload::{PostSettings, PublishMode, StoredUploadUrl, Upload, UploadStatus, VideoType},
+    upload::{
+        Media, PostSettings, PublishMode, StoredUploadUrl, TargetOf, Upload, UploadStatus,
+        VideoType,
+    },
 };
+
+/// What an upload id names: an upload for one account (or a post's
+/// target), or media for posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadItem {
+    Upload(Box<Upload>),
+    Media(Media),
+}
+
+/// The `kind` of a media item; a post's target is `target`; an upload for
+/// one account has none.
+pub(super) const MEDIA: &str = "media";
+pub(super) const TARGET: &str = "target";
 
 pub(super) fn upload_key(id: &UploadId) -> Item {
     key(format!("UPLOAD#{id}"), "UPLOAD")
@@ -46,7 +62,39 @@ impl Store {
             .send()
             .await
             .map_err(unavailable("DynamoDB GetItem (upload)"))?;
-        output.item.map(|item| upload_from_item(&item)).transpose()
+        output
+            .item
+            .filter(|item| opt_s(item, "kind") != Some(MEDIA))
+            .map(|item| upload_from_item(&item))
+            .transpose()
+    }
+
+    /// An upload or media by id.
+    #[tracing::instrument(name = "store.get_upload_item", skip_all, fields(upload_id = %id))]
+    pub async fn get_upload_item(&self, id: &UploadId) -> Result<Option<UploadItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(upload_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB GetItem (upload)"))?;
+        output
+            .item
+            .map(|item| match opt_s(&item, "kind") {
+                Some(MEDIA) => media_from_item(&item).map(UploadItem::Media),
+                _ => upload_from_item(&item).map(|u| UploadItem::Upload(Box::new(u))),
+            })
+            .transpose()
+    }
+
+    /// Records new media; its id must be new.
+    #[tracing::instrument(name = "store.put_media", skip_all, fields(upload_id = %media.id))]
+    pub async fn put_media(&self, media: &Media) -> Result<(), StoreError> {
+        self.put_new(media_to_item(media), "DynamoDB PutItem (media)")
+            .await
     }
 
     /// The upload a `publish_id` belongs to.
@@ -101,9 +149,68 @@ pub fn upload_to_item(u: &Upload) -> Item {
     if let Some(e) = &u.error {
         item.insert("error".into(), s(e));
     }
+    if let Some(target) = &u.target {
+        item.insert("kind".into(), s(TARGET));
+        item.insert("post_id".into(), s(target.post_id.as_ref()));
+        item.insert("media_id".into(), s(target.media_id.as_ref()));
+    }
+    if let Some(at) = u.retry_at {
+        item.insert("retry_at".into(), n(at.timestamp()));
+    }
+    if let Some(id) = &u.public_post_id {
+        item.insert("public_post_id".into(), s(id));
+    }
     item.insert("created_at".into(), n(u.created_at.timestamp()));
     item.insert("updated_at".into(), n(u.updated_at.timestamp()));
     item
+}
+
+pub fn media_to_item(m: &Media) -> Item {
+    let mut item = upload_key(&m.id);
+    item.insert("kind".into(), s(MEDIA));
+    item.insert("upload_id".into(), s(m.id.as_ref()));
+    item.insert("owner".into(), s(m.owner.as_ref()));
+    item.insert("content_type".into(), s(m.video_type.content_type()));
+    item.insert("size_bytes".into(), n(m.size_bytes as i64));
+    item.insert("status".into(), s(m.status.as_str()));
+    if let Some(e) = &m.error {
+        item.insert("error".into(), s(e));
+    }
+    if !m.posts.is_empty() {
+        item.insert(
+            "posts".into(),
+            AttributeValue::Ss(m.posts.iter().map(ToString::to_string).collect()),
+        );
+    }
+    item.insert("created_at".into(), n(m.created_at.timestamp()));
+    item.insert("updated_at".into(), n(m.updated_at.timestamp()));
+    item
+}
+
+pub fn media_from_item(item: &Item) -> Result<Media, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("media {what}"));
+    let mut posts = match item.get("posts") {
+        Some(AttributeValue::Ss(ids)) => ids
+            .iter()
+            .map(|id| PostId::parse(id).ok_or_else(|| corrupt("posts")))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    posts.sort();
+    Ok(Media {
+        id: UploadId::parse(get_s(item, "upload_id")?).ok_or_else(|| corrupt("upload_id"))?,
+        owner: UserId::parse(get_s(item, "owner")?).map_err(|_| corrupt("owner"))?,
+        video_type: VideoType::from_content_type(get_s(item, "content_type")?)
+            .ok_or_else(|| corrupt("content_type"))?,
+        size_bytes: get_n(item, "size_bytes")?
+            .try_into()
+            .map_err(|_| corrupt("size_bytes"))?,
+        status: UploadStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        error: opt_s(item, "error").map(str::to_owned),
+        posts,
+        created_at: get_time(item, "created_at")?,
+        updated_at: get_time(item, "updated_at")?,
+    })
 }
 
 pub fn upload_from_item(item: &Item) -> Result<Upload, StoreError> {
@@ -138,6 +245,18 @@ pub fn upload_from_item(item: &Item) -> Result<Upload, StoreError> {
         },
         object_etag: opt_s(item, "object_etag").map(str::to_owned),
         error: opt_s(item, "error").map(str::to_owned),
+        target: match opt_s(item, "kind") {
+            Some(TARGET) => Some(TargetOf {
+                post_id: PostId::parse(get_s(item, "post_id")?)
+                    .ok_or_else(|| corrupt("post_id"))?,
+                media_id: UploadId::parse(get_s(item, "media_id")?)
+                    .ok_or_else(|| corrupt("media_id"))?,
+            }),
+            Some(_) => return Err(corrupt("kind")),
+            None => None,
+        },
+        retry_at: opt_time(item, "retry_at")?,
+        public_post_id: opt_s(item, "public_post_id").map(str::to_owned),
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
     })

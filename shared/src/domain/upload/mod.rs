@@ -3,6 +3,7 @@
 //! states, and the chunk plan TikTok's media transfer requires.
 
 mod chunks;
+mod media;
 mod request;
 mod status;
 mod video;
@@ -10,9 +11,11 @@ mod video;
 pub use chunks::{
     Chunk, ChunkPlan, MAX_CHUNK, MAX_CHUNKS, MAX_FINAL_CHUNK, MAX_SINGLE_CHUNK, MIN_CHUNK, NoPlan,
 };
+pub use media::Media;
 pub use request::{
-    DEFAULT_MAX_UPLOAD_BYTES, InvalidUpload, MAX_TITLE_UTF16, MIN_UPLOAD_BYTES, NewUpload,
-    PostSettings, PrivacyLevel, PublishMode, UploadRequest,
+    DEFAULT_MAX_UPLOAD_BYTES, InvalidUpload, MAX_TITLE_UTF16, MIN_UPLOAD_BYTES, MediaRequest,
+    NewMedia, NewUpload, PostSettings, PrivacyLevel, PublishMode, UploadKind, UploadRequest,
+    check_post,
 };
-pub use status::{NewPublish, StoredUploadUrl, Upload, UploadStatus, UploadView};
+pub use status::{NewPublish, StoredUploadUrl, TargetOf, Upload, UploadStatus, UploadView};
 pub use video::{SNIFF_BYTES, Sniffed, VideoType, sniff};

@@ -109,6 +109,8 @@ pub struct UploadRequest {
 /// Why an upload request is refused: a 400 with this code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidUpload {
+    #[error("{0}")]
+    Body(String),
     #[error("account_id: {0}")]
     AccountId(String),
     #[error("{0} files are not accepted by TikTok; upload MP4, MOV or WebM")]
@@ -137,6 +139,7 @@ pub enum InvalidUpload {
 impl InvalidUpload {
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Body(_) => "invalid_body",
             Self::AccountId(_) => "invalid_account_id",
             Self::Unsupported(_) => "unsupported_video_type",
             Self::ContentType => "invalid_content_type",
@@ -166,42 +169,14 @@ impl NewUpload {
     pub fn parse(request: UploadRequest, max_bytes: u64) -> Result<Self, InvalidUpload> {
         let account_id = AccountId::parse(request.account_id)
             .map_err(|e| InvalidUpload::AccountId(e.to_string()))?;
-        let extension = extension(&request.file_name)?;
-        let declared = request.content_type.trim().to_ascii_lowercase();
-        if let Some(kind) = refused_kind(&extension, &declared) {
-            return Err(InvalidUpload::Unsupported(kind));
-        }
-        let video_type =
-            VideoType::from_content_type(&declared).ok_or(InvalidUpload::ContentType)?;
-        if !video_type.extensions().contains(&extension.as_str()) {
-            return Err(InvalidUpload::ExtensionMismatch {
-                extension,
-                content_type: video_type.content_type(),
-            });
-        }
-        if !(MIN_UPLOAD_BYTES..=max_bytes).contains(&request.size_bytes) {
-            return Err(InvalidUpload::Size {
-                min: MIN_UPLOAD_BYTES,
-                max: max_bytes,
-            });
-        }
+        let (video_type, _) = check_file(
+            &request.file_name,
+            &request.content_type,
+            request.size_bytes,
+            max_bytes,
+        )?;
         let mode = PublishMode::parse(&request.mode).ok_or(InvalidUpload::Mode)?;
-        let post = match (mode, request.post) {
-            (PublishMode::Inbox, Some(post)) if post != PostSettings::default() => {
-                return Err(InvalidUpload::InboxPost);
-            }
-            (_, post) => post.unwrap_or_default(),
-        };
-        if post
-            .title
-            .as_deref()
-            .is_some_and(|t| t.encode_utf16().count() > MAX_TITLE_UTF16)
-        {
-            return Err(InvalidUpload::TitleTooLong);
-        }
-        if mode == PublishMode::Direct && post.privacy_level.is_none() {
-            return Err(InvalidUpload::PrivacyRequired);
-        }
+        let post = check_post(mode, request.post.unwrap_or_default())?;
         Ok(Self {
             account_id,
             video_type,
@@ -210,6 +185,105 @@ impl NewUpload {
             post,
         })
     }
+}
+
+/// A post's settings for `mode`: an inbox upload takes none (the creator
+/// finishes the post in TikTok), a direct post needs a privacy level, and
+/// a title fits TikTok's caption limit.
+pub fn check_post(mode: PublishMode, post: PostSettings) -> Result<PostSettings, InvalidUpload> {
+    if mode == PublishMode::Inbox && post != PostSettings::default() {
+        return Err(InvalidUpload::InboxPost);
+    }
+    if post
+        .title
+        .as_deref()
+        .is_some_and(|t| t.encode_utf16().count() > MAX_TITLE_UTF16)
+    {
+        return Err(InvalidUpload::TitleTooLong);
+    }
+    if mode == PublishMode::Direct && post.privacy_level.is_none() {
+        return Err(InvalidUpload::PrivacyRequired);
+    }
+    Ok(post)
+}
+
+/// `POST /uploads` without an account: a video for posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMedia {
+    pub video_type: VideoType,
+    pub size_bytes: u64,
+}
+
+/// `POST /uploads` as parsed: for one account (published on arrival), or
+/// media for posts (verified on arrival, then waits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadKind {
+    Single(NewUpload),
+    Media(NewMedia),
+}
+
+/// `POST /uploads` for posts: no `account_id`, `mode` or `post`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaRequest {
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+}
+
+impl UploadKind {
+    /// A request with an `account_id` is for that account; one without is
+    /// media, and takes no `mode` or `post`.
+    pub fn parse(body: &[u8], max_bytes: u64) -> Result<Self, InvalidUpload> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| InvalidUpload::Body(e.to_string()))?;
+        if value.get("account_id").is_some() {
+            let request: UploadRequest =
+                serde_json::from_value(value).map_err(|e| InvalidUpload::Body(e.to_string()))?;
+            return NewUpload::parse(request, max_bytes).map(Self::Single);
+        }
+        let request: MediaRequest =
+            serde_json::from_value(value).map_err(|e| InvalidUpload::Body(e.to_string()))?;
+        let (video_type, size_bytes) = check_file(
+            &request.file_name,
+            &request.content_type,
+            request.size_bytes,
+            max_bytes,
+        )?;
+        Ok(Self::Media(NewMedia {
+            video_type,
+            size_bytes,
+        }))
+    }
+}
+
+/// The file's type by its name and declared content type, and its size
+/// within bounds.
+fn check_file(
+    file_name: &str,
+    content_type: &str,
+    size_bytes: u64,
+    max_bytes: u64,
+) -> Result<(VideoType, u64), InvalidUpload> {
+    let extension = extension(file_name)?;
+    let declared = content_type.trim().to_ascii_lowercase();
+    if let Some(kind) = refused_kind(&extension, &declared) {
+        return Err(InvalidUpload::Unsupported(kind));
+    }
+    let video_type = VideoType::from_content_type(&declared).ok_or(InvalidUpload::ContentType)?;
+    if !video_type.extensions().contains(&extension.as_str()) {
+        return Err(InvalidUpload::ExtensionMismatch {
+            extension,
+            content_type: video_type.content_type(),
+        });
+    }
+    if !(MIN_UPLOAD_BYTES..=max_bytes).contains(&size_bytes) {
+        return Err(InvalidUpload::Size {
+            min: MIN_UPLOAD_BYTES,
+            max: max_bytes,
+        });
+    }
+    Ok((video_type, size_bytes))
 }
 
 fn extension(file_name: &str) -> Result<String, InvalidUpload> {

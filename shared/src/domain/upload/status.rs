@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::request::{NewUpload, PostSettings, PublishMode};
 use super::video::VideoType;
 use crate::domain::{
-    ids::{AccountId, PublishId, UploadId, UserId},
+    ids::{AccountId, PostId, PublishId, UploadId, UserId},
     secrets::SealedSecret,
     time::rfc3339,
 };
@@ -26,6 +26,15 @@ pub enum UploadStatus {
     /// Posted (direct) or delivered to the creator's inbox (inbox).
     Published,
     Failed,
+    /// A post's target before its time.
+    Scheduled,
+    /// A post's target that waits: for a quota, the media, or a retry
+    /// (`error` says which, `retry_at` until when).
+    Waiting,
+    /// A post's target cancelled before it started.
+    Cancelled,
+    /// Media for posts, stored and verified.
+    Ready,
 }
 
 impl UploadStatus {
@@ -37,6 +46,10 @@ impl UploadStatus {
             Self::Processing => "processing",
             Self::Published => "published",
             Self::Failed => "failed",
+            Self::Scheduled => "scheduled",
+            Self::Waiting => "waiting",
+            Self::Cancelled => "cancelled",
+            Self::Ready => "ready",
         }
     }
 
@@ -48,13 +61,25 @@ impl UploadStatus {
             Self::Processing,
             Self::Published,
             Self::Failed,
+            Self::Scheduled,
+            Self::Waiting,
+            Self::Cancelled,
+            Self::Ready,
         ]
         .into_iter()
         .find(|s| s.as_str() == value)
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Published | Self::Failed)
+        matches!(self, Self::Published | Self::Failed | Self::Cancelled)
+    }
+
+    /// Whether nothing of it has reached TikTok and no worker holds it.
+    pub fn not_started(self) -> bool {
+        matches!(
+            self,
+            Self::AwaitingUpload | Self::Uploaded | Self::Scheduled | Self::Waiting
+        )
     }
 }
 
@@ -77,8 +102,21 @@ pub struct Upload {
     /// every later read is of this version only.
     pub object_etag: Option<String>,
     pub error: Option<String>,
+    /// A post's target: the post, and the media whose object it sends.
+    pub target: Option<TargetOf>,
+    /// Not to be started before this (a quota, a post's time).
+    pub retry_at: Option<DateTime<Utc>>,
+    /// TikTok's id of the public post, once it is publicly available.
+    pub public_post_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a post's target belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetOf {
+    pub post_id: PostId,
+    pub media_id: UploadId,
 }
 
 /// A publish's `upload_url`, sealed, and until when it can still take
@@ -103,9 +141,11 @@ pub struct NewPublish {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UploadView {
     pub upload_id: String,
-    pub account_id: String,
+    /// `None` for media (a video for posts).
+    pub account_id: Option<String>,
     pub status: UploadStatus,
-    pub mode: PublishMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PublishMode>,
     pub content_type: &'static str,
     pub size_bytes: u64,
     pub publish_id: Option<String>,
@@ -129,17 +169,28 @@ impl Upload {
             upload_url: None,
             object_etag: None,
             error: None,
+            target: None,
+            retry_at: None,
+            public_post_id: None,
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// Where its bytes are: its own object, or its post's media.
+    pub fn object_key(&self) -> String {
+        match &self.target {
+            Some(target) => target.media_id.media_key(),
+            None => self.id.object_key(),
         }
     }
 
     pub fn view(&self) -> UploadView {
         UploadView {
             upload_id: self.id.to_string(),
-            account_id: self.account_id.to_string(),
+            account_id: Some(self.account_id.to_string()),
             status: self.status,
-            mode: self.mode,
+            mode: Some(self.mode),
             content_type: self.video_type.content_type(),
             size_bytes: self.size_bytes,
             publish_id: self.publish_id.as_ref().map(ToString::to_string),

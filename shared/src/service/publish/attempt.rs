@@ -19,12 +19,24 @@ use crate::{
     domain::{
         ids::{PublishId, UploadId},
         ports::{SealError, StoreError},
-        ratelimit,
+        ratelimit::{self, RateLimit},
         secrets::{AccessToken, UploadUrl},
         upload::{ChunkPlan, NewPublish, PublishMode, StoredUploadUrl, Upload, UploadStatus},
     },
     support::{deadline::Deadline, errors::chain_line},
 };
+
+/// What a post's target says while its media is still being uploaded.
+pub(super) const MEDIA_PENDING: &str = "waiting for the video to finish uploading";
+
+/// A post's target waits as `waiting`; an upload for one account keeps
+/// `uploaded` (nothing at TikTok yet) or `publishing`.
+fn waiting_status(upload: &Upload, status: UploadStatus) -> UploadStatus {
+    match (&upload.target, status) {
+        (Some(_), UploadStatus::Uploaded) => UploadStatus::Waiting,
+        (_, status) => status,
+    }
+}
 
 /// How long an upload_url is taken to live: TikTok's hour, less a margin.
 const UPLOAD_URL_LIFE: Span = Span::minutes(55);
@@ -83,8 +95,18 @@ impl Publisher {
         );
         let now = self.clock.now();
         match settle {
+            Settle::AwaitUpload if upload.target.is_some() => {
+                self.store
+                    .unclaim_upload(id, &owner, UploadStatus::Waiting, Some(MEDIA_PENDING), now)
+                    .await?;
+                tracing::info!("the media is not stored yet; the target waits for it");
+                self.wake_if_media_ready(&upload, attempt).await?;
+                Ok(Handled::NotYetStored)
+            }
             Settle::AwaitUpload => {
-                self.store.unclaim_upload(id, &owner, now).await?;
+                self.store
+                    .unclaim_upload(id, &owner, UploadStatus::AwaitingUpload, None, now)
+                    .await?;
                 tracing::info!("the object is not stored yet; the upload waits for its PUT");
                 Ok(Handled::NotYetStored)
             }
@@ -107,6 +129,7 @@ impl Publisher {
                     .release_upload(id, &owner, UploadStatus::Failed, &reason, now)
                     .await?;
                 tracing::warn!(reason = %reason, "upload failed");
+                self.target_settled(&upload).await;
                 Ok(Handled::Failed(reason))
             }
             Settle::Defer {
@@ -115,6 +138,7 @@ impl Publisher {
                 reason,
                 next_attempt,
             } => {
+                let status = waiting_status(&upload, status);
                 self.store
                     .release_upload(id, &owner, status, &reason, now)
                     .await?;
@@ -122,6 +146,20 @@ impl Publisher {
                     .send(&FollowUp::publish(id, next_attempt), delay)
                     .await?;
                 tracing::info!(reason = %reason, delay_s = delay.as_secs(), "publish deferred");
+                Ok(Handled::Deferred(reason))
+            }
+            Settle::Wait {
+                status,
+                delay,
+                reason,
+            } => {
+                let status = waiting_status(&upload, status);
+                let until = now + Span::from_std(delay).unwrap_or(Span::hours(24));
+                self.store
+                    .wait_upload(id, &owner, status, &reason, until, now)
+                    .await?;
+                tracing::info!(reason = %reason, delay_s = delay.as_secs(), "waiting for a quota");
+                self.wake_at(id, attempt, delay, until).await?;
                 Ok(Handled::Deferred(reason))
             }
         }
@@ -138,6 +176,9 @@ impl Publisher {
         previous: &mut Option<PublishId>,
         deadline: Deadline,
     ) -> Result<Step, PublishError> {
+        if let Some(step) = self.media_step(upload).await? {
+            return Ok(step);
+        }
         let access = match self.access_token(upload).await? {
             Access::Ready(access) => access,
             Access::Refused(step) => return Ok(step),
@@ -237,8 +278,20 @@ impl Publisher {
             PublishMode::Direct => &ratelimit::TIKTOK_VIDEO_INIT,
             PublishMode::Inbox => &ratelimit::TIKTOK_INBOX_INIT,
         };
-        if let Some(step) = self.admit(init_limit, upload).await? {
-            return Ok(Init::Stopped(step));
+        // The scarcest last: a refusal wastes no slot of a later limit.
+        let daily = RateLimit {
+            scope: "posts-daily",
+            max: self.settings.daily_cap,
+            window: std::time::Duration::from_secs(86_400),
+        };
+        let mut limits = vec![init_limit, &daily];
+        if upload.mode == PublishMode::Inbox {
+            limits.push(&ratelimit::TIKTOK_INBOX_PENDING);
+        }
+        for limit in limits {
+            if let Some(step) = self.admit(limit, upload).await? {
+                return Ok(Init::Stopped(step));
+            }
         }
         let ticket = match self
             .tiktok

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ids::UploadId;
+use crate::domain::ids::{PostId, UploadId};
 
 /// What one SQS message asks upload-publish to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,12 @@ pub enum PublishMessage {
     },
     /// Ask TikTok how a publish is going (no webhook came in time).
     CheckStatus { upload: UploadId, attempt: u32 },
+    /// A post's time has come (its schedule fired, or it was made for
+    /// now): send each of its targets on.
+    Post { post: PostId },
+    /// Media for posts was stored: verify it, and send on the posts that
+    /// wait for it.
+    MediaStored { media: Vec<UploadId> },
     /// Nothing to do: S3's test event, objects outside `uploads/`, or
     /// another bucket's objects.
     Ignore,
@@ -30,8 +36,18 @@ pub struct UnknownMessage;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FollowUp {
-    Publish { upload_id: String, attempt: u32 },
-    CheckStatus { upload_id: String, attempt: u32 },
+    Publish {
+        upload_id: String,
+        attempt: u32,
+    },
+    CheckStatus {
+        upload_id: String,
+        attempt: u32,
+    },
+    /// What a post's schedule sends (`{"step": "post", "post_id"}`).
+    Post {
+        post_id: String,
+    },
 }
 
 impl FollowUp {
@@ -40,6 +56,13 @@ impl FollowUp {
         Self::Publish {
             upload_id: upload.to_string(),
             attempt,
+        }
+    }
+
+    /// Start `post`: its time has come.
+    pub fn post(post: &PostId) -> Self {
+        Self::Post {
+            post_id: post.to_string(),
         }
     }
 
@@ -113,6 +136,9 @@ impl PublishMessage {
                     upload: UploadId::parse(&upload_id).ok_or(UnknownMessage)?,
                     attempt,
                 }),
+                FollowUp::Post { post_id } => Ok(Self::Post {
+                    post: PostId::parse(&post_id).ok_or(UnknownMessage)?,
+                }),
             };
         }
         let notification: S3Notification =
@@ -120,20 +146,30 @@ impl PublishMessage {
         if notification.event.as_deref() == Some("s3:TestEvent") {
             return Ok(Self::Ignore);
         }
-        let uploads: Vec<UploadId> = notification
+        let keys: Vec<String> = notification
             .records
             .iter()
             .filter(|r| r.event_name.starts_with("ObjectCreated:"))
             .filter(|r| r.s3.bucket.as_ref().is_some_and(|b| b.name == bucket))
-            .filter_map(|r| UploadId::from_object_key(&object_key(&r.s3.object.key)))
+            .map(|r| object_key(&r.s3.object.key))
             .collect();
-        if uploads.is_empty() {
-            return Ok(Self::Ignore);
+        let uploads: Vec<UploadId> = keys
+            .iter()
+            .filter_map(|k| UploadId::from_object_key(k))
+            .collect();
+        let media: Vec<UploadId> = keys
+            .iter()
+            .filter_map(|k| UploadId::from_media_key(k))
+            .collect();
+        // S3 sends one record per notification; uploads go first if not.
+        match (uploads.is_empty(), media.is_empty()) {
+            (false, _) => Ok(Self::Publish {
+                uploads,
+                attempt: 0,
+            }),
+            (true, false) => Ok(Self::MediaStored { media }),
+            (true, true) => Ok(Self::Ignore),
         }
-        Ok(Self::Publish {
-            uploads,
-            attempt: 0,
-        })
     }
 }
 
@@ -171,6 +207,16 @@ mod tests {
             PublishMessage::parse(other, "b"),
             Ok(PublishMessage::Ignore)
         );
+        let media = UploadId::generate();
+        let stored = serde_json::json!({"Records": [{
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": media.media_key().replace('/', "%2F")}}
+        }]})
+        .to_string();
+        assert_eq!(
+            PublishMessage::parse(&stored, "b"),
+            Ok(PublishMessage::MediaStored { media: vec![media] })
+        );
         let nameless = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"object":{"key":"uploads/x"}}}]}"#;
         assert_eq!(
             PublishMessage::parse(nameless, "b"),
@@ -201,5 +247,20 @@ mod tests {
             let body = serde_json::to_string(&follow_up).unwrap();
             assert_eq!(PublishMessage::parse(&body, "b"), Ok(message));
         }
+        let post = PostId::generate();
+        let body = format!(r#"{{"step":"post","post_id":"{post}"}}"#);
+        assert_eq!(
+            serde_json::to_string(&FollowUp::post(&post)).unwrap(),
+            body,
+            "the scheduler's message body, as API.md gives it"
+        );
+        assert_eq!(
+            PublishMessage::parse(&body, "b"),
+            Ok(PublishMessage::Post { post })
+        );
+        assert_eq!(
+            PublishMessage::parse(r#"{"step":"post","post_id":"nope"}"#, "b"),
+            Err(UnknownMessage)
+        );
     }
 }

@@ -23,10 +23,12 @@
 //! | `preflight` | the account, the stored object, the creator, the limits |
 //! | `transfer`, `source` | the chunked, streamed transfer |
 //! | `status` | the status check when no webhook came |
+//! | `posts` | a post's start, media's arrival, quota waits, media kept |
 //! | `rules` | every decision, pure |
 
 mod attempt;
 mod message;
+mod posts;
 mod preflight;
 mod rules;
 mod settings;
@@ -42,7 +44,8 @@ use std::fmt;
 use crate::{
     adapters::{
         kms::KmsSealer,
-        s3::UploadBucket,
+        s3::{BucketError, UploadBucket},
+        scheduler::{ScheduleError, Schedules},
         sqs::{Queue, QueueError},
         store::Store,
         tiktok::{client::TikTokClient, transfer::MediaTransfer},
@@ -63,6 +66,10 @@ pub enum PublishError {
     Seal(#[from] SealError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
     #[error("another worker took the upload over")]
     LostLease,
 }
@@ -88,6 +95,10 @@ pub enum Handled {
     Deferred(String),
     /// A status check settled the upload, or scheduled another.
     Checked(UploadStatus),
+    /// A post's time came: this many targets were sent on.
+    Started(usize),
+    /// Media was stored: verified (`ready`) or not (`failed`).
+    MediaStored(UploadStatus),
     Ignored,
 }
 
@@ -100,6 +111,7 @@ pub struct PublishAdapters {
     pub transfer: MediaTransfer,
     pub bucket: UploadBucket,
     pub queue: Queue,
+    pub schedules: Schedules,
 }
 
 #[derive(Clone)]
@@ -111,6 +123,7 @@ pub struct Publisher {
     transfer: MediaTransfer,
     bucket: UploadBucket,
     queue: Queue,
+    schedules: Schedules,
     settings: PublishSettings,
     clock: Clock,
 }
@@ -124,6 +137,7 @@ impl Publisher {
             transfer,
             bucket,
             queue,
+            schedules,
         } = adapters;
         Self {
             limiter: Limiter::new(store.clone(), clock.clone()),
@@ -133,8 +147,18 @@ impl Publisher {
             transfer,
             bucket,
             queue,
+            schedules,
             settings,
             clock,
+        }
+    }
+
+    /// The same publisher, reading time from `clock`.
+    pub fn with_clock(&self, clock: Clock) -> Self {
+        Self {
+            limiter: Limiter::new(self.store.clone(), clock.clone()),
+            clock,
+            ..self.clone()
         }
     }
 
@@ -219,6 +243,14 @@ impl Publisher {
             }
             PublishMessage::CheckStatus { upload, attempt } => {
                 Ok(vec![Box::pin(self.check_status(&upload, attempt)).await?])
+            }
+            PublishMessage::Post { post } => Ok(vec![self.start_post(&post).await?]),
+            PublishMessage::MediaStored { media } => {
+                let mut handled = Vec::with_capacity(media.len());
+                for id in media {
+                    handled.push(self.media_stored(&id).await?);
+                }
+                Ok(handled)
             }
         }
     }

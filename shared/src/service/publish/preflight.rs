@@ -59,7 +59,7 @@ impl Publisher {
     ) -> Result<Verified, Step> {
         let opened = self
             .bucket
-            .open(&upload.id.object_key(), 0, upload.object_etag.as_deref())
+            .open(&upload.object_key(), 0, upload.object_etag.as_deref())
             .await;
         let (body, size, etag) = match opened {
             Ok(object) => (object.body, object.size, object.etag),
@@ -114,8 +114,8 @@ impl Publisher {
         }
     }
 
-    /// One of TikTok's per-token limits, kept on our side: `Some` step to
-    /// defer by when it is used up.
+    /// One of TikTok's per-token limits or our quotas, kept on our side:
+    /// `Some` step to wait by when it is used up.
     pub(super) async fn admit(
         &self,
         limit: &RateLimit,
@@ -126,9 +126,9 @@ impl Publisher {
             Err(LimitError::Limited {
                 scope,
                 retry_after_seconds,
-            }) => Ok(Some(defer(
+            }) => Ok(Some(rules::wait(
                 Duration::from_secs(retry_after_seconds),
-                format!("waiting for TikTok's {scope} limit"),
+                format!("waiting for the {scope} limit"),
             ))),
             Err(LimitError::Unavailable(e)) => Err(e.into()),
         }

@@ -37,6 +37,10 @@ pub struct PublishSettings {
     /// the last, a message that still fails fails its upload with the
     /// reason, instead of leaving it `publishing`.
     pub max_receives: u32,
+    /// Posts per account per UTC day, ours on top of TikTok's own cap
+    /// (`POSTS_DAILY_CAP`, 1-1000, default 15, TikTok's typical cap): a
+    /// post past it waits for the next day.
+    pub daily_cap: u32,
 }
 
 impl Default for PublishSettings {
@@ -51,6 +55,7 @@ impl Default for PublishSettings {
             max_status_checks: 96,
             chunk_time: Duration::from_secs(120),
             max_receives: 5,
+            daily_cap: 15,
         }
     }
 }
@@ -104,6 +109,8 @@ impl PublishSettings {
                 u64::from(defaults.max_receives),
                 (1, 100),
             )? as u32,
+            daily_cap: env.number("POSTS_DAILY_CAP", u64::from(defaults.daily_cap), (1, 1000))?
+                as u32,
         })
     }
 }

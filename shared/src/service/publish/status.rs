@@ -31,6 +31,10 @@ impl Publisher {
             return Ok(Handled::Ignored);
         };
         if upload.status != UploadStatus::Processing {
+            if upload.status.is_final() {
+                // A webhook settled it first.
+                self.target_settled(&upload).await;
+            }
             return Ok(Handled::Checked(upload.status));
         }
         let Access::Ready(access) = self.access_token(&upload).await? else {
@@ -88,7 +92,10 @@ impl Publisher {
             .settle_upload(&upload.id, publish_id, status, error, self.clock.now())
             .await
         {
-            Ok(()) => Ok(Handled::Checked(status)),
+            Ok(()) => {
+                self.target_settled(upload).await;
+                Ok(Handled::Checked(status))
+            }
             // A webhook settled it first.
             Err(StoreError::NotLeasable) => Ok(Handled::Ignored),
             Err(e) => Err(e.into()),

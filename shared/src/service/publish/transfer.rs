@@ -47,7 +47,7 @@ impl Publisher {
         object: &mut Verified,
         deadline: Deadline,
     ) -> Transfer {
-        let key = upload.id.object_key();
+        let key = upload.object_key();
         let chunks: Vec<_> = plan.chunks().collect();
         let mut index = from;
         let mut failures = 0;

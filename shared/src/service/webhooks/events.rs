@@ -21,6 +21,8 @@ pub enum Event {
     Published {
         account: AccountId,
         publish_id: PublishId,
+        /// TikTok's id of the public post (`publicly_available` only).
+        public_post_id: Option<String>,
     },
     Failed {
         account: AccountId,
@@ -49,6 +51,9 @@ struct PostContent {
     publish_id: String,
     #[serde(default)]
     reason: Option<String>,
+    /// A string in observed payloads; a number is read too.
+    #[serde(default)]
+    post_id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -68,13 +73,14 @@ pub fn parse_event(body: &[u8], client_key: &str) -> Result<Event, MalformedEven
         AccountId::parse(envelope.user_openid.clone())
             .map_err(|e| MalformedEvent(format!("user_openid: {e}")))
     };
-    let post = || -> Result<(PublishId, Option<String>), MalformedEvent> {
+    let content = || -> Result<(PublishId, PostContent), MalformedEvent> {
         let content: PostContent = serde_json::from_str(&envelope.content)
             .map_err(|e| MalformedEvent(format!("content: {e}")))?;
         let publish_id = PublishId::parse(&content.publish_id)
             .ok_or_else(|| MalformedEvent("content.publish_id".into()))?;
-        Ok((publish_id, content.reason))
+        Ok((publish_id, content))
     };
+    let post = || content().map(|(id, content)| (id, content.reason));
     Ok(match envelope.event.as_str() {
         "authorization.removed" => {
             let content: AuthContent = serde_json::from_str(&envelope.content)
@@ -88,12 +94,23 @@ pub fn parse_event(body: &[u8], client_key: &str) -> Result<Event, MalformedEven
                     .ok_or_else(|| MalformedEvent("create_time".into()))?,
             }
         }
-        "post.publish.complete"
-        | "post.publish.inbox_delivered"
-        | "post.publish.publicly_available" => Event::Published {
+        "post.publish.complete" | "post.publish.inbox_delivered" => Event::Published {
             account: account()?,
             publish_id: post()?.0,
+            public_post_id: None,
         },
+        "post.publish.publicly_available" => {
+            let (publish_id, content) = content()?;
+            Event::Published {
+                account: account()?,
+                publish_id,
+                public_post_id: match content.post_id {
+                    Some(serde_json::Value::String(id)) if !id.is_empty() => Some(id),
+                    Some(serde_json::Value::Number(id)) => Some(id.to_string()),
+                    _ => None,
+                },
+            }
+        }
         "post.publish.failed" => {
             let (publish_id, reason) = post()?;
             Event::Failed {
@@ -162,7 +179,23 @@ mod tests {
             ),
             Ok(Event::Published {
                 account: open.clone(),
-                publish_id: pid.clone()
+                publish_id: pid.clone(),
+                public_post_id: None,
+            })
+        );
+        assert_eq!(
+            parse_event(
+                body(
+                    "post.publish.publicly_available",
+                    r#"{"publish_id":"v_pub_file~v2-1.1","post_id":"7291","publish_type":"DIRECT_PUBLISH"}"#
+                )
+                .as_bytes(),
+                "ck"
+            ),
+            Ok(Event::Published {
+                account: open.clone(),
+                publish_id: pid.clone(),
+                public_post_id: Some("7291".into()),
             })
         );
         assert_eq!(

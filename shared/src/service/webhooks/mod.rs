@@ -152,9 +152,17 @@ impl Webhooks {
             Event::Published {
                 account,
                 publish_id,
+                public_post_id,
             } => {
                 self.settle(account, publish_id, UploadStatus::Published, None, now)
-                    .await
+                    .await?;
+                match public_post_id {
+                    Some(post) => {
+                        self.record_public_post(account, publish_id, post, now)
+                            .await
+                    }
+                    None => Ok(()),
+                }
             }
             Event::Failed {
                 account,
@@ -213,6 +221,37 @@ impl Webhooks {
             }
         }
         Err(StoreError::VersionConflict)
+    }
+
+    /// Records TikTok's public post id on the upload (or post target)
+    /// whose publish it is, so our own videos are recognised later.
+    #[tracing::instrument(name = "webhook.public_post", skip_all, fields(publish_id = %publish_id))]
+    async fn record_public_post(
+        &self,
+        account: &AccountId,
+        publish_id: &PublishId,
+        public_post_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(upload_id) = self.store.upload_of_publish(publish_id).await? else {
+            return Ok(());
+        };
+        match self.store.get_upload(&upload_id).await? {
+            Some(upload) if &upload.account_id == account => {}
+            _ => return Ok(()),
+        }
+        match self
+            .store
+            .record_public_post(&upload_id, publish_id.as_ref(), public_post_id, now)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(upload_id = %upload_id, "public post id recorded");
+                Ok(())
+            }
+            Err(StoreError::NotLeasable) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     #[tracing::instrument(name = "webhook.settle", skip_all, fields(publish_id = %publish_id))]

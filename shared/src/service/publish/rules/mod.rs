@@ -39,6 +39,16 @@ pub enum Step {
     Defer { delay: Duration, reason: String },
     /// The object is not stored yet: wait for its PUT's notification.
     NotStored,
+    /// A quota is used up (ours or TikTok's): wait `delay` without
+    /// counting an attempt.
+    Wait { delay: Duration, reason: String },
+}
+
+pub fn wait(delay: Duration, reason: impl Into<String>) -> Step {
+    Step::Wait {
+        delay,
+        reason: reason.into(),
+    }
 }
 
 pub fn defer(delay: Duration, reason: impl Into<String>) -> Step {
@@ -71,6 +81,13 @@ pub enum Settle {
         reason: String,
         next_attempt: u32,
     },
+    /// Back in `status` (as for `Defer`), not to be claimed for `delay`,
+    /// and woken then; the attempt is not counted.
+    Wait {
+        status: UploadStatus,
+        delay: Duration,
+        reason: String,
+    },
 }
 
 /// Settles attempt number `attempt` (from 0), which ended in `step`, of at
@@ -87,6 +104,15 @@ pub fn settle(
         Step::Transferred => Settle::Processing,
         Step::NotStored => Settle::AwaitUpload,
         Step::Failed(reason) => Settle::Fail(reason),
+        Step::Wait { delay, reason } => Settle::Wait {
+            status: if publish_id_stored {
+                UploadStatus::Publishing
+            } else {
+                UploadStatus::Uploaded
+            },
+            delay,
+            reason,
+        },
         Step::Defer { reason, .. } if attempt + 1 >= max_attempts => {
             Settle::Fail(format!("gave up after {} attempts: {reason}", attempt + 1))
         }
@@ -114,7 +140,12 @@ pub fn metric(handled: &Handled) -> Option<&'static str> {
         Handled::Duplicate => Some("PublishDuplicate"),
         Handled::Checked(UploadStatus::Published) => Some("UploadsPublished"),
         Handled::Checked(UploadStatus::Failed) => Some("UploadsFailed"),
-        Handled::Checked(_) | Handled::Ignored | Handled::NotYetStored => None,
+        Handled::Started(_) => Some("PostsStarted"),
+        Handled::MediaStored(UploadStatus::Failed) => Some("MediaFailed"),
+        Handled::Checked(_)
+        | Handled::Ignored
+        | Handled::NotYetStored
+        | Handled::MediaStored(_) => None,
     }
 }
 
@@ -159,6 +190,15 @@ mod tests {
                 }
             );
         }
+        // A quota wait is not an attempt, and is not capped at SQS's delay.
+        assert_eq!(
+            settle(wait(MINUTE * 300, "quota"), 23, 24, false, MAX_DEFER),
+            Settle::Wait {
+                status: UploadStatus::Uploaded,
+                delay: MINUTE * 300,
+                reason: "quota".into()
+            }
+        );
         // The last attempt gives up, saying why.
         assert_eq!(
             settle(defer(MINUTE, "busy"), 23, 24, true, MAX_DEFER),

@@ -1,7 +1,9 @@
 //! What TikTok's answers mean to a publish: a failed call, the status of a
 //! publish whose transfer stopped short, and a status check.
 
-use super::{RETRY_LATER, Step, defer, failed};
+use std::time::Duration;
+
+use super::{RETRY_LATER, Step, defer, failed, wait};
 use crate::{
     adapters::tiktok::posting::{PublishState, PublishStatus},
     domain::{
@@ -10,8 +12,26 @@ use crate::{
     },
 };
 
-/// A TikTok error while publishing: transient ones wait, others end it.
+/// How long a creator's daily cap at TikTok is waited out before asking
+/// again: TikTok counts a rolling 24 hours and does not say when a slot
+/// frees, so a few tries a day, not a loop.
+pub const TIKTOK_CAP_WAIT: Duration = Duration::from_secs(3 * 3600);
+
+/// TikTok's daily caps (tiktok-api.md §3.9): a wait, never a failure.
+const TIKTOK_CAPS: [&str; 3] = [
+    "spam_risk_too_many_posts",
+    "spam_risk_too_many_pending_share",
+    "reached_active_user_cap",
+];
+
+/// A TikTok error while publishing: transient ones wait, daily caps wait
+/// longer, others end it.
 pub fn tiktok_failure(call: &str, e: &TikTokError) -> Step {
+    if let TikTokError::Api { code, .. } = e
+        && TIKTOK_CAPS.contains(&code.as_str())
+    {
+        return wait(TIKTOK_CAP_WAIT, format!("TikTok's daily cap: {code}"));
+    }
     if let TikTokError::UploadHostNotAllowed { .. } = e {
         return failed("TikTok's upload_url is not at an allowed upload host; nothing was sent");
     }
@@ -120,7 +140,20 @@ mod tests {
         );
         assert_eq!(
             tiktok_failure("init", &api(403, "spam_risk_too_many_posts", "too many")),
-            Step::Failed("TikTok init refused: spam_risk_too_many_posts: too many".into())
+            wait(
+                TIKTOK_CAP_WAIT,
+                "TikTok's daily cap: spam_risk_too_many_posts"
+            )
+        );
+        assert_eq!(
+            tiktok_failure(
+                "init",
+                &api(403, "spam_risk_too_many_pending_share", "5 pending")
+            ),
+            wait(
+                TIKTOK_CAP_WAIT,
+                "TikTok's daily cap: spam_risk_too_many_pending_share"
+            )
         );
         assert_eq!(
             tiktok_failure("creator_info", &api(401, "access_token_invalid", "")),
