@@ -29,6 +29,19 @@ fn a_missing_or_malformed_variable_stops_init_with_one_line_naming_it() {
             "https://sqs.us-east-1.amazonaws.com/123456789012/publish",
         ),
         ("FUNCTION_TIMEOUT_SECONDS", "900"),
+        (
+            "PUBLISH_QUEUE_ARN",
+            "arn:aws:sqs:us-east-1:123456789012:publish",
+        ),
+        ("POST_SCHEDULE_GROUP", "posts"),
+        (
+            "POST_SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/scheduler",
+        ),
+        (
+            "POST_SCHEDULE_DLQ_ARN",
+            "arn:aws:sqs:us-east-1:123456789012:schedules-dlq",
+        ),
     ];
     let without = |name: &str| -> Vec<(&str, &str)> {
         valid.iter().copied().filter(|(k, _)| *k != name).collect()
@@ -58,6 +71,12 @@ fn a_missing_or_malformed_variable_stops_init_with_one_line_naming_it() {
             with("TIKTOK_CLIENT_SECRET", "has spaces in it"),
             "TIKTOK_CLIENT_SECRET",
         ),
+        (without("POST_SCHEDULE_GROUP"), "POST_SCHEDULE_GROUP"),
+        (
+            with("POST_SCHEDULER_ROLE_ARN", "scheduler"),
+            "POST_SCHEDULER_ROLE_ARN",
+        ),
+        (with("POSTS_DAILY_CAP", "0"), "POSTS_DAILY_CAP"),
     ] {
         let line = init_error(&env);
         assert_eq!(line.lines().count(), 1, "{line}");

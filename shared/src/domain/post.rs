@@ -183,6 +183,19 @@ pub fn publish_time(raw: Option<&str>, now: DateTime<Utc>) -> Result<DateTime<Ut
     Ok(DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at))
 }
 
+/// How early EventBridge Scheduler may fire: it invokes its targets with
+/// a minute's precision. A post's message that comes at most this early
+/// starts it, and its targets wait on the queue for the exact time; a post
+/// due within this long is sent through the queue's delay, not a schedule.
+pub const SCHEDULE_PRECISION: Duration = Duration::seconds(60);
+
+/// How long a message for a post due at `at` waits on the queue from
+/// `now`: whole seconds, rounded up, none when it is due.
+pub fn queue_delay(at: DateTime<Utc>, now: DateTime<Utc>) -> std::time::Duration {
+    let millis = (at - now).num_milliseconds().max(0) as u64;
+    std::time::Duration::from_secs(millis.div_ceil(1000))
+}
+
 /// One of a post's targets as stored on the post.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostTarget {
@@ -481,6 +494,15 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(code(long), "title_too_long");
+    }
+
+    #[test]
+    fn a_post_due_later_waits_whole_seconds_on_the_queue() {
+        use std::time::Duration as Std;
+        let at = now() + Duration::milliseconds(1500);
+        assert_eq!(queue_delay(at, now()), Std::from_secs(2));
+        assert_eq!(queue_delay(now(), now()), Std::ZERO);
+        assert_eq!(queue_delay(now() - Duration::hours(1), now()), Std::ZERO);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod limits;
+pub mod media;
 pub mod oauth;
 pub mod posts;
 pub mod publish;

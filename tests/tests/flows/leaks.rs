@@ -269,3 +269,79 @@ async fn no_token_upload_url_or_signature_reaches_the_logs_during_publishing() {
         }
     }
 }
+
+/// Posts with logs captured at TRACE: a media upload (its presigned URL),
+/// posts scheduled, moved, cancelled and published to several accounts,
+/// one waiting for its video, webhooks settling them. Neither a token, an
+/// upload_url, the presigned URL nor its signature may appear.
+#[tokio::test]
+async fn no_token_upload_url_or_presigned_url_reaches_the_logs_during_posts() {
+    use harness::{
+        posting::post_request,
+        publishing::{ALL_SCOPES, SAMPLE_MP4, WebhookEndpoint},
+    };
+    use serde_json::json;
+
+    let logs = logs::capture();
+    let app = spawn_app().await;
+    let endpoint = WebhookEndpoint::spawn(app.webhooks.clone()).await;
+    app.sandbox.set_webhook_url(Some(endpoint.url.clone()));
+    for account in ["tt-leak-post-1", "tt-leak-post-2"] {
+        app.seed_account(account, "alice", ALL_SCOPES).await;
+    }
+    let media = app.upload_media("alice", SAMPLE_MP4.to_vec(), false).await;
+    let media_id = media["upload_id"].as_str().unwrap().to_owned();
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let mut request = post_request(
+        &media_id,
+        &["tt-leak-post-1", "tt-leak-post-2"],
+        Some(&later),
+    );
+    request["post"]["privacy_level"] = json!("PUBLIC_TO_EVERYONE");
+    let post = app.create_post("alice", &request).await;
+    let post_id = post["post_id"].as_str().unwrap().to_owned();
+    let cancelled = app.create_post("alice", &request).await;
+    let path = format!("/posts/{}", cancelled["post_id"].as_str().unwrap());
+    assert_eq!(app.posts_call("DELETE", &path, "alice", None).await.0, 200);
+    let now = json!({"publish_at": chrono::Utc::now().to_rfc3339()});
+    let path = format!("/posts/{post_id}");
+    assert_eq!(
+        app.posts_call("PATCH", &path, "alice", Some(&now)).await.0,
+        200
+    );
+    app.drain_publish_queue(10).await;
+    assert_eq!(app.put_presigned(&media, SAMPLE_MP4.to_vec()).await, 200);
+    for _ in 0..50 {
+        app.drain_publish_queue(20).await;
+        if app.post("alice", &post_id).await["status"] == "published" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.post("alice", &post_id).await["status"], "published");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let captured = logs.contents();
+    assert!(
+        captured.contains("post started"),
+        "the capture sees the post"
+    );
+    let mut secrets = app.sandbox.secrets();
+    assert!(secrets.iter().any(|s| s.contains("upload_token")));
+    let url = url::Url::parse(media["upload_url"].as_str().unwrap()).unwrap();
+    let signature = url
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-Signature")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    secrets.push(signature);
+    secrets.push(url.to_string());
+    for secret in &secrets {
+        if let Some(line) = captured.lines().find(|l| l.contains(secret.as_str())) {
+            panic!(
+                "a secret reached the logs in this line (secret masked):\n{}",
+                line.replace(secret.as_str(), "<SECRET>")
+            );
+        }
+    }
+}

@@ -184,7 +184,7 @@ async fn one_upload_to_five_accounts_publishes_exactly_five_times() {
     let digest = hex::encode(Sha256::digest(&data));
     let media = app.upload_media("alice", data, true).await;
     let media_id = id_of(&media, "upload_id");
-    let request = post_request(&media_id, &accounts, Some(&at(Span::minutes(1))));
+    let request = post_request(&media_id, &accounts, Some(&at(Span::minutes(3))));
     let post = app.create_post("alice", &request).await;
     let post_id = id_of(&post, "post_id");
     // Kept while the post has not settled.
@@ -669,6 +669,16 @@ async fn media_uploads_sign_their_retention_tag_and_are_never_published_alone() 
     assert_eq!(created["headers"]["x-amz-tagging"], "retention=release");
     let url = created["upload_url"].as_str().unwrap();
     assert!(url.contains("/media/"), "{url}");
+    let signed = url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-SignedHeaders")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(
+        signed.split(';').any(|h| h == "x-amz-tagging"),
+        "S3 refuses a PUT without the tag: {signed}"
+    );
     assert_eq!(app.put_presigned(&created, SAMPLE_MP4.to_vec()).await, 200);
     app.drain_publish_queue(5).await;
     let id = id_of(&created, "upload_id");
@@ -677,4 +687,88 @@ async fn media_uploads_sign_their_retention_tag_and_are_never_published_alone() 
     assert_eq!(app.sandbox.publishes().len(), 0);
     let retention = app.media_retention(&UploadId::parse(&id).unwrap()).await;
     assert_eq!(retention.as_deref(), Some("release"), "no post holds it");
+}
+
+/// TikTok's `post.publish.publicly_available` webhook names the public
+/// post: its target records it.
+#[tokio::test]
+async fn a_public_posts_webhook_fills_in_its_public_post_id() {
+    use harness::publishing::WebhookEndpoint;
+    let app = spawn_app().await;
+    let endpoint = WebhookEndpoint::spawn(app.webhooks.clone()).await;
+    app.sandbox.set_webhook_url(Some(endpoint.url.clone()));
+    seed_accounts(&app, &["tt-public-1"]).await;
+    let media = app.upload_media("alice", SAMPLE_MP4.to_vec(), true).await;
+    let mut request = post_request(&id_of(&media, "upload_id"), &["tt-public-1"], None);
+    request["post"]["privacy_level"] = json!("PUBLIC_TO_EVERYONE");
+    let post_id = id_of(&app.create_post("alice", &request).await, "post_id");
+    settle_post(&app, &post_id, "published").await;
+    let publish = &app.sandbox.publishes()[0];
+    let expected = publish
+        .post_ids
+        .first()
+        .expect("a public post id")
+        .to_string();
+    for _ in 0..50 {
+        let post = app.post("alice", &post_id).await;
+        if post["targets"][0]["public_post_id"] == expected.as_str() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{}", app.post("alice", &post_id).await);
+}
+
+/// EventBridge Scheduler fires within the minute of a schedule's time,
+/// possibly before it: such a start sends the targets on, and they wait on
+/// the queue for the exact time.
+#[tokio::test]
+async fn a_schedule_firing_early_in_its_minute_holds_the_targets_until_the_time() {
+    let app = spawn_app().await;
+    seed_accounts(&app, &["tt-early-1", "tt-early-2"]).await;
+    let media = app.upload_media("alice", SAMPLE_MP4.to_vec(), true).await;
+    app.drain_publish_queue(5).await;
+    let request = post_request(
+        &id_of(&media, "upload_id"),
+        &["tt-early-1", "tt-early-2"],
+        Some(&at(Span::minutes(10))),
+    );
+    let post_id = id_of(&app.create_post("alice", &request).await, "post_id");
+    let id = PostId::parse(&post_id).unwrap();
+    // Ten minutes early: nothing starts.
+    assert_eq!(
+        app.publisher.start_post(&id).await.unwrap(),
+        Handled::Ignored
+    );
+    // Forty seconds early, within the scheduler's minute: it starts...
+    let early = app
+        .publisher
+        .with_clock(Clock::from_fn(|| Utc::now() + Span::seconds(560)));
+    assert_eq!(early.start_post(&id).await.unwrap(), Handled::Started(2));
+    // ...and its targets wait on the queue, delayed, not visible yet.
+    assert!(app.receive_publish_messages().await.is_empty());
+    let attributes = app
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&app.provisioned.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attributes.attributes.unwrap_or_default();
+    assert_eq!(delayed.values().next().map(String::as_str), Some("2"));
+    // A target taken before its time stays scheduled.
+    let (_, target) = app.target_of([post_id.as_str()], "scheduled").await;
+    assert_eq!(early.publish(&target, 0).await.unwrap(), Handled::Duplicate);
+    // The post has started: it can no longer change.
+    let (status, _) = app
+        .posts_call(
+            "PATCH",
+            &format!("/posts/{post_id}"),
+            "alice",
+            Some(&json!({"publish_at": at(Span::hours(1))})),
+        )
+        .await;
+    assert_eq!(status, 409);
 }

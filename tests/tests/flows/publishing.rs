@@ -434,25 +434,45 @@ async fn tiktok_rate_limits_defer_the_message_instead_of_failing_it() {
         0,
         "TikTok's limit was not provoked"
     );
-    let follow_up = app.receive_publish_messages().await;
+    // Its wake waits on the queue until the window has passed; a quota
+    // wait is not an attempt, and nothing claims the upload before then.
+    assert!(app.receive_publish_messages().await.is_empty());
+    let attributes = app
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&app.provisioned.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        follow_up.len(),
-        1,
-        "the deferred publish is back on the queue"
+        attributes
+            .attributes
+            .unwrap_or_default()
+            .values()
+            .next()
+            .map(String::as_str),
+        Some("1"),
+        "the deferred publish is on the queue, delayed"
+    );
+    let upload = UploadId::parse(id).unwrap();
+    assert_eq!(
+        app.publisher.publish(&upload, 0).await.unwrap(),
+        Handled::Duplicate,
+        "not before its time"
     );
 
-    // The window passes (the counter is reset), and the follow-up publishes.
-    let window = shared::domain::ratelimit::TIKTOK_VIDEO_INIT
-        .window(now)
-        .index;
-    app.set_number(
-        &format!("RATE#tiktok-video-init#tt-pub-9#{window}"),
-        "RATE",
-        "hits",
-        0,
-    )
-    .await;
-    app.deliver(follow_up).await;
+    // The window passes: the wake publishes it.
+    let later = app
+        .publisher
+        .with_clock(shared::support::clock::Clock::from_fn(|| {
+            chrono::Utc::now() + chrono::Duration::seconds(61)
+        }));
+    assert_eq!(
+        later.publish(&upload, 0).await.unwrap(),
+        Handled::Transferred
+    );
     app.drain_publish_queue(5).await;
     wait_for_status(&app, "alice", id, "published").await;
     assert_eq!(app.sandbox.inits("tt-pub-9"), 1);

@@ -225,7 +225,29 @@ async fn the_upload_and_webhook_sample_events_drive_the_functions() {
     .unwrap();
     assert_eq!(get.status(), 404, "no such upload");
 
-    for name in ["upload-publish-s3.json", "upload-publish-check.json"] {
+    // The post samples name a video and a post nobody made: 404, and a
+    // schedule's message for a post that does not exist changes nothing.
+    let create = posts_api::handle(
+        &app.posts,
+        events::request(&sample_event("posts-api-create.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(create.status(), 404, "{}", body_text(&create));
+    assert!(body_text(&create).contains("media_not_found"));
+    let get = posts_api::handle(
+        &app.posts,
+        events::request(&sample_event("posts-api-get.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get.status(), 404, "{}", body_text(&get));
+
+    for name in [
+        "upload-publish-s3.json",
+        "upload-publish-check.json",
+        "upload-publish-post-schedule.json",
+    ] {
         let event: aws_lambda_events::sqs::SqsEvent =
             serde_json::from_value(sample_event(name)).unwrap();
         let response = upload_publish::handle(

@@ -295,11 +295,16 @@ impl Store {
         })
     }
 
-    /// Marks a post started, once its time has come and unless it was
+    /// Marks a post started at `now`, if it is due by `due_by` and was not
     /// cancelled, and returns it. `NotLeasable` otherwise (or when it is
     /// gone). Starting twice changes nothing.
     #[tracing::instrument(name = "store.start_post", skip_all, fields(post_id = %id))]
-    pub async fn start_post(&self, id: &PostId, now: DateTime<Utc>) -> Result<Post, StoreError> {
+    pub async fn start_post(
+        &self,
+        id: &PostId,
+        now: DateTime<Utc>,
+        due_by: DateTime<Utc>,
+    ) -> Result<Post, StoreError> {
         let output = self
             .client
             .update_item()
@@ -307,9 +312,10 @@ impl Store {
             .set_key(Some(post_key(id)))
             .update_expression("SET started_at = if_not_exists(started_at, :now)")
             .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(cancelled_at) AND publish_at <= :now",
+                "attribute_exists(pk) AND attribute_not_exists(cancelled_at) AND publish_at <= :due_by",
             )
             .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":due_by", n(due_by.timestamp()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await

@@ -9,7 +9,7 @@
 //! (`service::publish`), one target at a time, each exactly once. Another
 //! user's post, video or account is "not found", like a missing one.
 
-use std::{fmt, time::Duration};
+use std::fmt;
 
 use serde::Serialize;
 
@@ -28,11 +28,15 @@ use crate::{
         account::{Account, AccountStatus},
         ids::{PostId, UploadId, UserId},
         ports::{AccountStore, StoreError},
-        post::{NewPost, Post, PostPatch, PostStatus, PostView, publish_time},
+        post::{
+            NewPost, Post, PostPatch, PostStatus, PostView, SCHEDULE_PRECISION, publish_time,
+            queue_delay,
+        },
         upload::{InvalidUpload, PublishMode, TargetOf, Upload, UploadStatus, check_post},
     },
     service::{
         limits::{LimitError, Limiter},
+        media::release_media_if_settled,
         publish::FollowUp,
     },
     support::{clock::Clock, errors::chain_line},
@@ -106,50 +110,6 @@ impl From<InvalidUpload> for PostsError {
     fn from(e: InvalidUpload) -> Self {
         Self::Invalid(e.into())
     }
-}
-
-#[derive(thiserror::Error)]
-pub enum MediaRetentionError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Bucket(#[from] BucketError),
-}
-
-impl fmt::Debug for MediaRetentionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::support::errors::error_chain_fmt(self, f)
-    }
-}
-
-/// Lets the video `media` expire once every post that uses it has settled
-/// (each target published, failed or cancelled). Returns whether it did.
-pub async fn release_media_if_settled(
-    store: &Store,
-    bucket: &UploadBucket,
-    media: &UploadId,
-) -> Result<bool, MediaRetentionError> {
-    let Some(UploadItem::Media(media)) = store.get_upload_item(media).await? else {
-        return Ok(false);
-    };
-    for post in &media.posts {
-        let Some(post) = store.get_post(post).await? else {
-            continue;
-        };
-        let ids: Vec<UploadId> = post.targets.iter().map(|t| t.upload_id.clone()).collect();
-        let open = store
-            .get_uploads(&ids)
-            .await?
-            .iter()
-            .flatten()
-            .any(|u| !u.status.is_final());
-        if open {
-            return Ok(false);
-        }
-    }
-    bucket.set_retention(&media.id.media_key(), false).await?;
-    tracing::info!(upload_id = %media.id, "every post of the video has settled; it may expire");
-    Ok(true)
 }
 
 /// A page of posts.
@@ -287,11 +247,15 @@ impl Posts {
         Ok(post.view(&uploads))
     }
 
-    /// Sends the post on now if its time has come, or sets its schedule.
+    /// Sets the post's schedule; a post due within the scheduler's
+    /// precision goes through the queue's delay instead.
     async fn schedule(&self, post: &Post) -> Result<(), PostsError> {
         let message = FollowUp::post(&post.id);
-        if post.publish_at <= self.clock.now() {
-            self.queue.send(&message, Duration::ZERO).await?;
+        let now = self.clock.now();
+        if post.publish_at <= now + SCHEDULE_PRECISION {
+            self.queue
+                .send(&message, queue_delay(post.publish_at, now))
+                .await?;
         } else {
             self.schedules
                 .put(&post.schedule_name(), post.publish_at, &message)
@@ -409,8 +373,8 @@ impl Posts {
             Err(StoreError::NotLeasable) => return Err(PostsError::Started),
             Err(e) => return Err(e.into()),
         }
-        if changed.publish_at <= now {
-            // Its time is now: the old schedule is not needed.
+        if changed.publish_at <= now + SCHEDULE_PRECISION {
+            // Sent through the queue: the old schedule is not needed.
             self.schedules.delete(&changed.schedule_name()).await?;
         }
         self.schedule(&changed).await?;

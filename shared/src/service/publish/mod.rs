@@ -218,6 +218,9 @@ impl Publisher {
                 Ok(()) => {
                     tracing::warn!(upload_id = %id, reason = %reason, "upload failed");
                     metrics::count(("Operation", "publish"), &[("PublishFailed", 1)]);
+                    if let Some(upload) = self.store.get_upload(id).await? {
+                        self.target_settled(&upload).await;
+                    }
                 }
                 Err(StoreError::NotLeasable) => {}
                 Err(e) => return Err(e.into()),

@@ -14,9 +14,10 @@ use crate::{
     domain::{
         ids::{PostId, UploadId},
         ports::StoreError,
+        post::{SCHEDULE_PRECISION, queue_delay},
         upload::{Media, SNIFF_BYTES, Upload, UploadStatus},
     },
-    service::posts::release_media_if_settled,
+    service::media::release_media_if_settled,
     support::errors::chain_line,
 };
 
@@ -26,32 +27,35 @@ pub fn wake_schedule(id: &UploadId) -> String {
 }
 
 impl Publisher {
-    /// A post's time has come: mark it started (after which it can no
-    /// longer change) and send each target that is due on to the queue,
-    /// where each is published on its own. A duplicate, a cancelled post,
-    /// or one moved later changes nothing (a post moved later gets its
+    /// A post's time has come (or is within the scheduler's precision):
+    /// mark it started (after which it can no longer change) and send each
+    /// target that is due on to the queue, to be taken at the post's exact
+    /// time and published on its own. A duplicate, a cancelled post, or
+    /// one moved later changes nothing (a post moved later gets its
     /// schedule back, in case the move did not reach it).
     #[tracing::instrument(name = "publish.start_post", skip_all, fields(post_id = %id))]
     pub async fn start_post(&self, id: &PostId) -> Result<Handled, PublishError> {
         let now = self.clock.now();
-        let post = match self.store.start_post(id, now).await {
+        let due_by = now + SCHEDULE_PRECISION;
+        let post = match self.store.start_post(id, now, due_by).await {
             Ok(post) => post,
             Err(StoreError::NotLeasable) => {
                 if let Some(post) = self.store.get_post(id).await?
                     && post.cancelled_at.is_none()
-                    && post.publish_at > now
+                    && post.publish_at > due_by
                 {
                     self.schedules
                         .put(&post.schedule_name(), post.publish_at, &FollowUp::post(id))
                         .await?;
                     tracing::info!("the post's time has not come; its schedule is set");
                 } else {
-                    tracing::info!("the post is gone, cancelled, or its time has not come");
+                    tracing::info!("the post is gone or cancelled");
                 }
                 return Ok(Handled::Ignored);
             }
             Err(e) => return Err(e.into()),
         };
+        let at = post.publish_at.max(now);
         let ids: Vec<UploadId> = post.targets.iter().map(|t| t.upload_id.clone()).collect();
         let due: Vec<FollowUp> = self
             .store
@@ -59,10 +63,12 @@ impl Publisher {
             .await?
             .into_iter()
             .flatten()
-            .filter(|u| is_due(u, now))
+            .filter(|u| is_due(u, at))
             .map(|u| FollowUp::publish(&u.id, 0))
             .collect();
-        self.queue.send_all(&due, Duration::ZERO).await?;
+        self.queue
+            .send_all(&due, queue_delay(post.publish_at, now))
+            .await?;
         tracing::info!(targets = due.len(), "post started");
         Ok(Handled::Started(due.len()))
     }
