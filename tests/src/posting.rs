@@ -217,29 +217,7 @@ impl TestApp {
     /// One visible message, if any (one at a time: a message received
     /// and put back counts toward the queue's redrive limit).
     async fn receive_one(&self) -> Vec<aws_lambda_events::sqs::SqsMessage> {
-        let output = self
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&self.provisioned.queue_url)
-            .max_number_of_messages(1)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        output
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| {
-                let mut message = aws_lambda_events::sqs::SqsMessage::default();
-                message.message_id = m.message_id;
-                message.receipt_handle = m.receipt_handle;
-                message.body = m.body;
-                message.event_source = Some("aws:sqs".into());
-                message
-            })
-            .collect()
+        self.receive_publish_messages_up_to(1).await
     }
 
     /// Sends a post's schedule message to the publish queue `times` times,

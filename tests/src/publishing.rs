@@ -97,12 +97,37 @@ impl TestApp {
 
     /// Receives what is visible on the publish queue now (up to 10).
     pub async fn receive_publish_messages(&self) -> Vec<SqsMessage> {
+        self.receive_publish_messages_up_to(10).await
+    }
+
+    /// How many messages wait on the publish queue with a delay.
+    pub async fn delayed_publish_messages(&self) -> usize {
+        let attribute = aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed;
+        let output = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.provisioned.queue_url)
+            .attribute_names(attribute.clone())
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        output
+            .attributes
+            .unwrap_or_default()
+            .get(&attribute)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default()
+    }
+
+    /// Receives what is visible on the publish queue now, at most `n`.
+    pub async fn receive_publish_messages_up_to(&self, n: i32) -> Vec<SqsMessage> {
         let output = self
             .clients
             .sqs
             .receive_message()
             .queue_url(&self.provisioned.queue_url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(n)
             .wait_time_seconds(0)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()

@@ -747,17 +747,7 @@ async fn a_schedule_firing_early_in_its_minute_holds_the_targets_until_the_time(
     assert_eq!(early.start_post(&id).await.unwrap(), Handled::Started(2));
     // ...and its targets wait on the queue, delayed, not visible yet.
     assert!(app.receive_publish_messages().await.is_empty());
-    let attributes = app
-        .clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&app.provisioned.queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .unwrap();
-    let delayed = attributes.attributes.unwrap_or_default();
-    assert_eq!(delayed.values().next().map(String::as_str), Some("2"));
+    assert_eq!(app.delayed_publish_messages().await, 2);
     // A target taken before its time stays scheduled.
     let (_, target) = app.target_of([post_id.as_str()], "scheduled").await;
     assert_eq!(early.publish(&target, 0).await.unwrap(), Handled::Duplicate);

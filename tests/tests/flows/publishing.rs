@@ -437,23 +437,9 @@ async fn tiktok_rate_limits_defer_the_message_instead_of_failing_it() {
     // Its wake waits on the queue until the window has passed; a quota
     // wait is not an attempt, and nothing claims the upload before then.
     assert!(app.receive_publish_messages().await.is_empty());
-    let attributes = app
-        .clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&app.provisioned.queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        attributes
-            .attributes
-            .unwrap_or_default()
-            .values()
-            .next()
-            .map(String::as_str),
-        Some("1"),
+        app.delayed_publish_messages().await,
+        1,
         "the deferred publish is on the queue, delayed"
     );
     let upload = UploadId::parse(id).unwrap();

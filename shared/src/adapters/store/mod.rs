@@ -84,6 +84,24 @@ impl Store {
 }
 
 impl Store {
+    /// The item at `key`, read consistently.
+    async fn get_consistent(
+        &self,
+        key: item::Item,
+        operation: &'static str,
+    ) -> Result<Option<item::Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(item::unavailable(operation))?;
+        Ok(output.item)
+    }
+
     /// Writes `item`, which must not exist yet (`AlreadyExists` otherwise).
     async fn put_new(&self, item: item::Item, operation: &'static str) -> Result<(), StoreError> {
         self.client

@@ -170,16 +170,10 @@ impl Store {
 
     #[tracing::instrument(name = "store.get_post", skip_all, fields(post_id = %id))]
     pub async fn get_post(&self, id: &PostId) -> Result<Option<Post>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(post_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB GetItem (post)"))?;
-        output.item.map(|item| post_from_item(&item)).transpose()
+        self.get_consistent(post_key(id), "DynamoDB GetItem (post)")
+            .await?
+            .map(|item| post_from_item(&item))
+            .transpose()
     }
 
     /// The uploads `ids` name, in order (`None` for one not found or not

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::{primitives::Blob, types::AttributeValue};
 
 use super::{
     Store,
-    item::{Item, get_n, get_s, get_time, key, n, opt_s, opt_time, s, unavailable},
+    item::{Item, get_n, get_s, get_time, key, n, opt_s, opt_time, s},
 };
 use crate::domain::{
     ids::{AccountId, PostId, PublishId, UploadId, UserId},
@@ -53,17 +53,8 @@ impl Store {
 
     #[tracing::instrument(name = "store.get_upload", skip_all, fields(upload_id = %id))]
     pub async fn get_upload(&self, id: &UploadId) -> Result<Option<Upload>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(upload_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB GetItem (upload)"))?;
-        output
-            .item
+        self.get_consistent(upload_key(id), "DynamoDB GetItem (upload)")
+            .await?
             .filter(|item| opt_s(item, "kind") != Some(MEDIA))
             .map(|item| upload_from_item(&item))
             .transpose()
@@ -72,17 +63,8 @@ impl Store {
     /// An upload or media by id.
     #[tracing::instrument(name = "store.get_upload_item", skip_all, fields(upload_id = %id))]
     pub async fn get_upload_item(&self, id: &UploadId) -> Result<Option<UploadItem>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(upload_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB GetItem (upload)"))?;
-        output
-            .item
+        self.get_consistent(upload_key(id), "DynamoDB GetItem (upload)")
+            .await?
             .map(|item| match opt_s(&item, "kind") {
                 Some(MEDIA) => media_from_item(&item).map(UploadItem::Media),
                 _ => upload_from_item(&item).map(|u| UploadItem::Upload(Box::new(u))),
@@ -103,16 +85,13 @@ impl Store {
         &self,
         publish_id: &PublishId,
     ) -> Result<Option<UploadId>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(publish_key(publish_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB GetItem (publish pointer)"))?;
-        match output.item {
+        match self
+            .get_consistent(
+                publish_key(publish_id),
+                "DynamoDB GetItem (publish pointer)",
+            )
+            .await?
+        {
             None => Ok(None),
             Some(item) => UploadId::parse(get_s(&item, "upload_id")?)
                 .map(Some)
