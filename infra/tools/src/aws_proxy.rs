@@ -1,11 +1,13 @@
 //! A proxy in front of the AWS emulator that counts calls per operation and
 //! injects faults: a failure (HTTP 500, as AWS answers an internal error)
 //! before or after the emulator has processed the request (a lost answer),
-//! or a delay. It can keep the request bodies of chosen operations. Functions
-//! under test reach AWS through it by their ordinary `AWS_ENDPOINT_URL`.
+//! or a delay. It can keep the request bodies of chosen operations, and
+//! counts the bytes of the answers' bodies; answers of chosen operations
+//! stream through instead of being read whole first. Functions under test
+//! reach AWS through it by their ordinary `AWS_ENDPOINT_URL`.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -17,6 +19,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use futures::TryStreamExt;
 use tokio::sync::oneshot;
 
 #[derive(Default)]
@@ -27,6 +30,8 @@ struct Inner {
     recorded: HashMap<String, Vec<bytes::Bytes>>,
     delay: HashMap<String, Duration>,
     hold: HashMap<String, (u32, Duration)>,
+    answer_bytes: HashMap<String, u64>,
+    streamed: HashSet<String>,
 }
 
 struct Shared {
@@ -106,8 +111,29 @@ impl AwsProxy {
         self.shared.inner().calls.clone()
     }
 
+    /// Forgets the calls and answer bytes counted so far.
     pub fn reset_calls(&self) {
-        self.shared.inner().calls.clear();
+        let mut inner = self.shared.inner();
+        inner.calls.clear();
+        inner.answer_bytes.clear();
+    }
+
+    /// Bytes of the answers' bodies to `operation` passed on to the caller
+    /// (for a streamed answer the caller stopped reading, what was passed
+    /// on before it stopped, socket buffers included).
+    pub fn answer_bytes(&self, operation: &str) -> u64 {
+        self.shared
+            .inner()
+            .answer_bytes
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Answers to `operation` (e.g. `S3.GET`) stream through as they
+    /// arrive, so the proxy's memory stays flat however large the object.
+    pub fn stream_answers(&self, operation: &str) {
+        self.shared.inner().streamed.insert(operation.to_owned());
     }
 
     /// The next `count` calls of `operation` fail with HTTP 500 before
@@ -170,7 +196,7 @@ impl AwsProxy {
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let op = operation(&parts.headers, parts.method.as_str());
-    let (fail, lose, delay, hold) = {
+    let (fail, lose, delay, hold, streamed) = {
         let mut inner = shared.inner();
         *inner.calls.entry(op.clone()).or_default() += 1;
         let take = |counts: &mut HashMap<String, u32>| match counts.get_mut(&op) {
@@ -189,7 +215,8 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             }
             _ => None,
         };
-        (fail, lose, inner.delay.get(&op).copied(), hold)
+        let streamed = inner.streamed.contains(&op);
+        (fail, lose, inner.delay.get(&op).copied(), hold, streamed)
     };
     if fail {
         return internal_error();
@@ -229,14 +256,30 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     let status = answer.status();
     let headers = answer.headers().clone();
-    let body = answer.bytes().await.unwrap_or_default();
-    let mut response = Response::new(Body::from(body));
+    let body = if streamed {
+        let counter = shared.clone();
+        Body::from_stream(answer.bytes_stream().inspect_ok(move |chunk| {
+            let mut inner = counter.inner();
+            match inner.answer_bytes.get_mut(&op) {
+                Some(n) => *n += chunk.len() as u64,
+                None => {
+                    inner.answer_bytes.insert(op.clone(), chunk.len() as u64);
+                }
+            }
+        }))
+    } else {
+        let body = answer.bytes().await.unwrap_or_default();
+        *shared.inner().answer_bytes.entry(op).or_default() += body.len() as u64;
+        Body::from(body)
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
-    // A HEAD answer's Content-Length describes the object, not this body.
+    // A HEAD answer's Content-Length describes the object, not this body;
+    // a streamed body is the upstream's, of its length.
     let head = parts.method == axum::http::Method::HEAD;
     for (name, value) in &headers {
         let keep = match name.as_str() {
-            "content-length" => head,
+            "content-length" => head || streamed,
             "transfer-encoding" | "connection" => false,
             _ => true,
         };

@@ -30,6 +30,23 @@ pub async fn stack() -> anyhow::Result<Stack> {
     let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let provisioned = provision(&clients, &prefix).await?;
     let sandbox = start_sandbox("bench_key", "bench_secret").await?;
+    set_function_env(&mut env, &provisioned, &sandbox)?;
+    Ok(Stack {
+        clients,
+        provisioned,
+        sandbox,
+        env,
+    })
+}
+
+/// Sets what every function reads in `env`: the resources of
+/// `provisioned`, and `sandbox` as TikTok for the app `bench_key` /
+/// `bench_secret`.
+pub fn set_function_env(
+    env: &mut Env,
+    provisioned: &Provisioned,
+    sandbox: &SandboxProcess,
+) -> anyhow::Result<()> {
     let upload_origin = url::Url::parse(&sandbox.url)?
         .origin()
         .ascii_serialization();
@@ -38,6 +55,16 @@ pub async fn stack() -> anyhow::Result<Stack> {
         ("TOKEN_KEY_ID", provisioned.key_id.clone()),
         ("UPLOAD_BUCKET", provisioned.bucket.clone()),
         ("PUBLISH_QUEUE_URL", provisioned.queue_url.clone()),
+        ("PUBLISH_QUEUE_ARN", provisioned.queue_arn.clone()),
+        ("POST_SCHEDULE_GROUP", provisioned.schedule_group.clone()),
+        (
+            "POST_SCHEDULER_ROLE_ARN",
+            provisioned.scheduler_role_arn.clone(),
+        ),
+        (
+            "POST_SCHEDULE_DLQ_ARN",
+            provisioned.schedule_dead_letter_queue_arn.clone(),
+        ),
         ("REFRESH_QUEUE_URL", provisioned.refresh_queue_url.clone()),
         ("TIKTOK_CLIENT_KEY", "bench_key".into()),
         ("TIKTOK_CLIENT_SECRET", "bench_secret".into()),
@@ -48,12 +75,7 @@ pub async fn stack() -> anyhow::Result<Stack> {
     ] {
         env.set(k, v);
     }
-    Ok(Stack {
-        clients,
-        provisioned,
-        sandbox,
-        env,
-    })
+    Ok(())
 }
 
 /// The sandbox binary (built with the same profile as the benchmark),

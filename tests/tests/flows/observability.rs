@@ -57,11 +57,11 @@ async fn refresh_outcomes_and_rate_limit_denials_are_emitted_as_emf() {
     assert_eq!(denied, 2);
 
     let records = buffer.records();
+    // Under `cargo test` other tests' sweeps share the process: find ours.
     let sweep = records
         .iter()
-        .find(|r| r["Operation"] == "sweep")
-        .expect("a sweep record");
-    assert_eq!(sweep["Refreshed"], 3);
+        .find(|r| r["Operation"] == "sweep" && r["Refreshed"] == 3)
+        .expect("this sweep's record");
     assert_eq!(sweep["RefreshFailed"], 0);
     assert_eq!(
         sweep["_aws"]["CloudWatchMetrics"][0]["Namespace"],
