@@ -3,9 +3,11 @@
 # (infra/local/up.sh): connects both for USER (connect.sh), records a media
 # upload with upload-presign and PUTs the file straight to S3 (moto), whose
 # notification lets upload-publish verify it; posts it with posts-api to
-# both accounts a minute ahead; then infra/local/scheduler.py fires the
-# post's schedule into the publish queue, upload-publish publishes each
-# target, and the sandbox's signed webhooks settle them.
+# both accounts LEAD_SECONDS (default 90) ahead; then infra/local/scheduler.py
+# fires the post's schedule into the publish queue, upload-publish publishes
+# each target, and the sandbox's signed webhooks settle them. (A post due
+# within a minute rides the queue's delay instead of a schedule: EventBridge
+# Scheduler fires with a minute's precision.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -81,10 +83,10 @@ if [ "$media" != ready ]; then
 fi
 
 event="$state_dir/post-create-event.json"
-"$venv/bin/python" - "$user" "$media_id" "$first" "$second" > "$event" <<'PY'
+"$venv/bin/python" - "$user" "$media_id" "$first" "$second" "${LEAD_SECONDS:-90}" > "$event" <<'PY'
 import datetime, json, sys
-user, media_id, first, second = sys.argv[1:]
-at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(minutes=1)
+user, media_id, first, second, lead = sys.argv[1:]
+at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=int(lead))
 event = json.load(open("infra/events/posts-api-create.json"))
 event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = user
 event["body"] = json.dumps({

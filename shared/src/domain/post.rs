@@ -11,7 +11,8 @@ use super::{
     ids::{AccountId, PostId, UploadId, UserId},
     time::rfc3339,
     upload::{
-        InvalidUpload, PostSettings, PrivacyLevel, PublishMode, Upload, UploadStatus, check_post,
+        InvalidUpload, Media, NewUpload, PostSettings, PrivacyLevel, PublishMode, TargetOf, Upload,
+        UploadStatus, check_post,
     },
 };
 
@@ -250,6 +251,35 @@ impl Post {
         }
     }
 
+    /// The upload of each target, `scheduled` for the post's time: the
+    /// media's video, sent to the target's account with the post's
+    /// settings under the target's own.
+    pub fn target_uploads(&self, media: &Media, now: DateTime<Utc>) -> Vec<Upload> {
+        self.targets
+            .iter()
+            .map(|t| Upload {
+                status: UploadStatus::Scheduled,
+                retry_at: Some(self.publish_at),
+                target: Some(TargetOf {
+                    post_id: self.id.clone(),
+                    media_id: media.id.clone(),
+                }),
+                ..Upload::new(
+                    t.upload_id.clone(),
+                    self.owner.clone(),
+                    NewUpload {
+                        account_id: t.account_id.clone(),
+                        video_type: media.video_type,
+                        size_bytes: media.size_bytes,
+                        mode: self.mode,
+                        post: t.post.apply(&self.post),
+                    },
+                    now,
+                )
+            })
+            .collect()
+    }
+
     /// The schedule that starts it.
     pub fn schedule_name(&self) -> String {
         schedule_name(&self.id)
@@ -434,6 +464,7 @@ mod tests {
             upload_id: "0123456789abcdef0123456789abcdef".into(),
             mode: "direct".into(),
             post: Some(PostSettings {
+                title: Some("One video".into()),
                 privacy_level: Some(PrivacyLevel::SelfOnly),
                 ..Default::default()
             }),
@@ -521,6 +552,46 @@ mod tests {
         assert_eq!(changed.title.as_deref(), Some("mine"));
         assert_eq!(changed.privacy_level, Some(PrivacyLevel::SelfOnly));
         assert!(changed.disable_duet);
+    }
+
+    #[test]
+    fn each_target_is_a_scheduled_upload_of_the_media_with_its_own_settings() {
+        let alice = UserId::parse("alice").unwrap();
+        let media = Media::new(
+            UploadId::generate(),
+            alice.clone(),
+            crate::domain::upload::NewMedia {
+                video_type: crate::domain::upload::VideoType::WebM,
+                size_bytes: 9000,
+            },
+            now(),
+        );
+        let mut request = request(&["a", "b"], Some("2027-01-15T09:00:00Z"));
+        request.upload_id = media.id.to_string();
+        request.targets[1].post = Some(TargetOverrides {
+            title: Some("mine".into()),
+            privacy_level: None,
+        });
+        let post = Post::new(
+            PostId::generate(),
+            alice,
+            NewPost::parse(request, now()).unwrap(),
+            now(),
+        );
+        let uploads = post.target_uploads(&media, now());
+        assert_eq!(uploads.len(), 2);
+        for (upload, target) in uploads.iter().zip(&post.targets) {
+            assert_eq!(upload.id, target.upload_id);
+            assert_eq!(upload.account_id, target.account_id);
+            assert_eq!(upload.status, UploadStatus::Scheduled);
+            assert_eq!(upload.retry_at, Some(post.publish_at));
+            assert_eq!(upload.size_bytes, 9000);
+            assert_eq!(upload.object_key(), media.id.media_key());
+            assert_eq!(upload.target.as_ref().unwrap().post_id, post.id);
+        }
+        assert_eq!(uploads[0].post.title.as_deref(), Some("One video"));
+        assert_eq!(uploads[1].post.title.as_deref(), Some("mine"));
+        assert_eq!(uploads[1].post.privacy_level, Some(PrivacyLevel::SelfOnly));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::{
             NewPost, Post, PostPatch, PostStatus, PostView, SCHEDULE_PRECISION, publish_time,
             queue_delay,
         },
-        upload::{InvalidUpload, PublishMode, TargetOf, Upload, UploadStatus, check_post},
+        upload::{InvalidUpload, PublishMode, Upload, UploadStatus, check_post},
     },
     service::{
         limits::{LimitError, Limiter},
@@ -196,32 +196,7 @@ impl Posts {
         }
         let now = self.clock.now();
         let post = Post::new(PostId::generate(), user.clone(), request, now);
-        let targets: Vec<Upload> = post
-            .targets
-            .iter()
-            .map(|t| Upload {
-                status: UploadStatus::Scheduled,
-                retry_at: Some(post.publish_at),
-                target: Some(TargetOf {
-                    post_id: post.id.clone(),
-                    media_id: media.id.clone(),
-                }),
-                video_type: media.video_type,
-                size_bytes: media.size_bytes,
-                ..Upload::new(
-                    t.upload_id.clone(),
-                    user.clone(),
-                    crate::domain::upload::NewUpload {
-                        account_id: t.account_id.clone(),
-                        video_type: media.video_type,
-                        size_bytes: media.size_bytes,
-                        mode: post.mode,
-                        post: t.post.apply(&post.post),
-                    },
-                    now,
-                )
-            })
-            .collect();
+        let targets = post.target_uploads(&media, now);
         match self.store.create_post(&post, &targets).await {
             Ok(()) => {}
             Err(StoreError::NotLeasable) => return Err(PostsError::MediaNotFound),
