@@ -105,7 +105,7 @@ settles it):
 
     infra/local/publish.sh [user] [tiktok_open_id] [file.mp4]
 
-Or schedule one video to two accounts a minute ahead (connects both,
+Or schedule one video to two accounts 90 s ahead (connects both,
 uploads the media, posts through posts-api; the local scheduler fires the
 post's schedule and upload-publish publishes each target):
 
