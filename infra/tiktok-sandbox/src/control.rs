@@ -1,5 +1,5 @@
-//! Test controls for Content Posting and webhooks: [`RunningSandbox`]
-//! methods and their `/sandbox/...` HTTP twins.
+//! Test controls for Content Posting, webhooks and analytics:
+//! [`RunningSandbox`] methods and their `/sandbox/...` HTTP twins.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -11,9 +11,11 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
+use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
+    analytics::{ProfileStats, VideoView},
     posting::{PublishOutcome, PublishView},
     server::{RunningSandbox, Shared},
     webhooks::{self, WebhookDelivery},
@@ -124,6 +126,63 @@ impl RunningSandbox {
     pub fn redeliver_last_webhook(&self) -> bool {
         webhooks::redeliver_last(&self.shared)
     }
+
+    /// Sets `open_id`'s follower, following and likes counts as of today;
+    /// followers and likes grow from here as the days pass (see
+    /// `advance_days`).
+    pub fn set_profile_stats(&self, open_id: &str, followers: i64, following: i64, likes: i64) {
+        self.shared
+            .state()
+            .analytics
+            .set_profile(open_id, followers, following, likes);
+    }
+
+    /// Adds `count` generated videos (ids, titles, create times) to
+    /// `open_id`'s list, newest last, with zero counts; returns their ids,
+    /// oldest first.
+    pub fn add_videos(&self, open_id: &str, count: usize) -> Vec<String> {
+        self.shared.state().analytics.add_generated(open_id, count)
+    }
+
+    /// Sets one video's counts as of today; false when `open_id` has no
+    /// video `video_id`.
+    pub fn set_video_counts(
+        &self,
+        open_id: &str,
+        video_id: &str,
+        views: i64,
+        likes: i64,
+        comments: i64,
+        shares: i64,
+    ) -> bool {
+        self.shared.state().analytics.set_video_counts(
+            open_id,
+            video_id,
+            [views, likes, comments, shares],
+        )
+    }
+
+    /// Lets `days` sandbox days pass: counts grow by the rule in
+    /// [`crate::analytics`] (followers +10 a day, the video at position `i`
+    /// +100 × (i + 1) views a day, ...). Returns the new day.
+    pub fn advance_days(&self, days: u64) -> u64 {
+        self.shared.state().analytics.advance_days(days)
+    }
+
+    /// The sandbox day (0 at start).
+    pub fn sandbox_day(&self) -> u64 {
+        self.shared.state().analytics.day()
+    }
+
+    /// `open_id`'s stats today, as `/v2/user/info/` reports them.
+    pub fn profile_stats(&self, open_id: &str) -> ProfileStats {
+        self.shared.state().analytics.profile(open_id)
+    }
+
+    /// `open_id`'s videos today, newest first, with every field.
+    pub fn videos(&self, open_id: &str) -> Vec<VideoView> {
+        self.shared.state().analytics.videos(open_id)
+    }
 }
 
 fn expire_all(shared: &Shared) {
@@ -152,6 +211,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/sandbox/authorization-removed",
             post(authorization_removed),
         )
+        .route("/sandbox/analytics/profile", post(analytics_profile))
+        .route("/sandbox/analytics/videos", post(analytics_videos))
+        .route("/sandbox/analytics/video-counts", post(analytics_counts))
+        .route("/sandbox/analytics/advance-days", post(advance_days))
+        .route("/sandbox/analytics/{open_id}", get(analytics))
 }
 
 #[derive(Deserialize)]
@@ -309,4 +373,105 @@ async fn authorization_removed(
 ) -> StatusCode {
     webhooks::authorization_removed(&shared, &body.open_id, body.reason);
     StatusCode::ACCEPTED
+}
+
+#[derive(Deserialize)]
+struct ProfileBody {
+    open_id: String,
+    #[serde(default)]
+    followers: i64,
+    #[serde(default)]
+    following: i64,
+    #[serde(default)]
+    likes: i64,
+}
+
+async fn analytics_profile(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<ProfileBody>,
+) -> StatusCode {
+    shared
+        .state()
+        .analytics
+        .set_profile(&body.open_id, body.followers, body.following, body.likes);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct AddVideos {
+    open_id: String,
+    count: usize,
+}
+
+/// Most videos one control call adds.
+const MAX_ADDED_VIDEOS: usize = 100_000;
+
+async fn analytics_videos(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<AddVideos>,
+) -> Response {
+    if body.count > MAX_ADDED_VIDEOS {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let ids = shared
+        .state()
+        .analytics
+        .add_generated(&body.open_id, body.count);
+    Json(json!({ "ids": ids })).into_response()
+}
+
+#[derive(Deserialize)]
+struct VideoCounts {
+    open_id: String,
+    video_id: String,
+    #[serde(default)]
+    views: i64,
+    #[serde(default)]
+    likes: i64,
+    #[serde(default)]
+    comments: i64,
+    #[serde(default)]
+    shares: i64,
+}
+
+async fn analytics_counts(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<VideoCounts>,
+) -> StatusCode {
+    let found = shared.state().analytics.set_video_counts(
+        &body.open_id,
+        &body.video_id,
+        [body.views, body.likes, body.comments, body.shares],
+    );
+    if found {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+#[derive(Deserialize)]
+struct Days {
+    days: u64,
+}
+
+async fn advance_days(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<Days>,
+) -> Json<Value> {
+    let day = shared.state().analytics.advance_days(body.days);
+    Json(json!({ "day": day }))
+}
+
+/// `{day, user: {follower_count, ..}, videos: [newest first]}`.
+async fn analytics(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path(open_id): Path<String>,
+) -> Json<Value> {
+    let state = shared.state();
+    Json(json!({
+        "day": state.analytics.day(),
+        "user": state.analytics.profile(&open_id),
+        "videos": state.analytics.videos(&open_id),
+    }))
 }

@@ -9,8 +9,22 @@
 //! - `POST /v2/oauth/token/`: form-encoded, `client_key`; single-use codes
 //!   with an exact `redirect_uri` match; strict refresh-token rotation (an
 //!   old refresh token gets `invalid_grant`); flat OAuth errors.
-//! - `GET /v2/user/info/`, `POST /v2/oauth/revoke/` (which also sends the
-//!   `authorization.removed` webhook, reason 5).
+//! - `POST /v2/oauth/revoke/` (which also sends the `authorization.removed`
+//!   webhook, reason 5).
+//! - `GET /v2/user/info/?fields=..`: basic fields need `user.info.basic`
+//!   (401 `scope_not_authorized`), profile and stats fields
+//!   (`follower_count`, `following_count`, `likes_count`, `video_count`)
+//!   `user.info.profile` / `user.info.stats` (400 `scope_permission_missed`).
+//! - `POST /v2/video/list/?fields=..` (`video.list`), body `{max_count:
+//!   1..=20, cursor}`: the user's videos newest first, only those created
+//!   before `cursor` (ms), and the next `cursor` and `has_more`.
+//! - `POST /v2/video/query/?fields=..` (`video.list`), body `{filters:
+//!   {video_ids: [1..=20 ids]}}`: those of the user's videos.
+//! - Both answer only the fields asked for, `invalid_params` otherwise.
+//!   Stats and videos come from a per-user model whose counts grow per
+//!   sandbox day (see [`analytics`]); a public direct post that completes
+//!   adds a video whose id is its `post_id`.
+//! - These three allow 600 requests per token per sliding minute.
 //!
 //! Content Posting API (`{data, error}` envelopes, bearer tokens, per-token
 //! sliding-minute rate limits 6/6/20/30, daily caps):
@@ -57,8 +71,17 @@
 //!   {open_id, reason}`.
 //! - `PUT /sandbox/sink`: streams any body like a chunk PUT and answers
 //!   `{"bytes": n, "sha256": "<hex>"}` (for benchmarks).
+//! - Analytics: `POST /sandbox/analytics/profile {open_id, followers,
+//!   following, likes}`, `POST /sandbox/analytics/videos {open_id, count}`
+//!   (answers `{ids}`), `POST /sandbox/analytics/video-counts {open_id,
+//!   video_id, views, likes, comments, shares}`, `POST
+//!   /sandbox/analytics/advance-days {days}` (answers `{day}`), `GET
+//!   /sandbox/analytics/{open_id}`.
 
+pub mod analytics;
+mod api;
 mod control;
+mod display;
 mod posting;
 mod ratelimit;
 mod server;
@@ -66,6 +89,7 @@ mod state;
 mod upload;
 mod webhooks;
 
+pub use analytics::{ProfileStats, VideoView};
 pub use posting::{PublishOutcome, PublishView};
 pub use server::{RunningSandbox, spawn};
 pub use state::{Fault, FaultKind, SandboxConfig};

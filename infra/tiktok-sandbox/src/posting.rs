@@ -11,7 +11,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::State as AxumState,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -19,9 +19,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    analytics::AnalyticsState,
+    api::{api_error, caller, json_body, ok},
     ratelimit::{CREATOR_INFO, INBOX_INIT, STATUS_FETCH, VIDEO_INIT},
-    server::{Shared, api_error},
-    state::{log_id, now, random_token},
+    server::Shared,
+    state::{log_id, random_token},
     webhooks::Event,
 };
 
@@ -234,8 +236,14 @@ impl PostingState {
     }
 
     /// Moves a fully uploaded publish to its final state per `outcome`, and
-    /// returns the webhooks to send.
-    pub fn settle(&mut self, publish_id: &str, outcome: &PublishOutcome) -> Vec<Event> {
+    /// returns the webhooks to send. A public direct post that completes
+    /// also becomes a video in the user's `analytics`, its id the post id.
+    pub fn settle(
+        &mut self,
+        publish_id: &str,
+        outcome: &PublishOutcome,
+        analytics: &mut AnalyticsState,
+    ) -> Vec<Event> {
         let Some(p) = self.publishes.get_mut(publish_id) else {
             return Vec::new();
         };
@@ -273,9 +281,12 @@ impl PostingState {
                     json!({"publish_id": id, "publish_type": kind}),
                 )];
                 if p.privacy_level.as_deref() == Some(PUBLIC) {
-                    let post_id = rand::random_range(
-                        7_000_000_000_000_000_000_i64..=7_999_999_999_999_999_999,
-                    );
+                    let title = p
+                        .post_info
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let post_id = analytics.add_published(&open_id, title);
                     p.post_ids.push(post_id);
                     // Observed real payloads carry post_id as a string.
                     events.push(Event::publish(
@@ -318,12 +329,6 @@ fn digits19() -> String {
     rand::random_range(1_000_000_000_000_000_000_u64..10_000_000_000_000_000_000_u64).to_string()
 }
 
-/// A `{data, error: ok}` success envelope.
-fn ok(data: Value) -> Response {
-    Json(json!({"data": data, "error": {"code": "ok", "message": "", "log_id": log_id()}}))
-        .into_response()
-}
-
 fn block_message(code: &str) -> &'static str {
     match code {
         "spam_risk_too_many_posts" => {
@@ -337,97 +342,8 @@ fn block_message(code: &str) -> &'static str {
     }
 }
 
-/// An envelope error waiting to be sent.
-struct ApiFailure {
-    status: StatusCode,
-    code: &'static str,
-    message: &'static str,
-}
-
-impl IntoResponse for ApiFailure {
-    fn into_response(self) -> Response {
-        api_error(self.status, self.code, self.message)
-    }
-}
-
-/// The user behind a valid bearer token.
-struct Caller {
-    open_id: String,
-}
-
-/// Checks the bearer token (counting its presentation), its scopes (any of
-/// `scopes` will do) and the token's rate limit on `path`.
-fn caller(
-    shared: &Shared,
-    headers: &HeaderMap,
-    path: &str,
-    scopes: &[&str],
-) -> Result<Caller, ApiFailure> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let mut state = shared.state();
-    if let Some(token) = bearer {
-        *state.token_calls.entry(token.to_owned()).or_default() += 1;
-    }
-    let t = now();
-    let grant = bearer
-        .and_then(|token| state.access.get(token))
-        .filter(|g| !g.revoked && g.expires_at > t);
-    let (Some(token), Some(grant)) = (bearer, grant) else {
-        return Err(ApiFailure {
-            status: StatusCode::UNAUTHORIZED,
-            code: "access_token_invalid",
-            message: "The access token is invalid or not found in the request.",
-        });
-    };
-    let granted = |scope: &str| grant.scopes.split(',').any(|s| s.trim() == scope);
-    if !scopes.iter().any(|s| granted(s)) {
-        return Err(ApiFailure {
-            status: StatusCode::UNAUTHORIZED,
-            code: "scope_not_authorized",
-            message: "The user did not authorize the scope required for completing this request.",
-        });
-    }
-    let open_id = grant.open_id.clone();
-    if !state.rate.admit(path, token) {
-        return Err(ApiFailure {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "rate_limit_exceeded",
-            message: "The API rate limit was exceeded. Please try again later.",
-        });
-    }
-    Ok(Caller { open_id })
-}
-
 fn invalid_param(message: &str) -> Response {
     api_error(StatusCode::BAD_REQUEST, "invalid_param", message)
-}
-
-/// The JSON object body, insisting on the documented content type.
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiFailure> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") {
-        return Err(ApiFailure {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_param",
-            message: "Content-Type must be application/json.",
-        });
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.is_object() => Ok(v),
-        _ => Err(ApiFailure {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_param",
-            message: "The request body is not a JSON object.",
-        }),
-    }
 }
 
 /// The documented `post_info` fields of a direct post, parsed to check their
@@ -578,7 +494,7 @@ fn init(shared: &Shared, headers: &HeaderMap, body: &Bytes, direct: bool) -> Res
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
-    let body = match json_body(headers, body) {
+    let body = match json_body(headers, body, "invalid_param") {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
@@ -736,7 +652,7 @@ pub(crate) async fn status_fetch(
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
-    let body = match json_body(&headers, &body) {
+    let body = match json_body(&headers, &body, "invalid_param") {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };

@@ -1,5 +1,5 @@
 //! Per-access-token, one-minute sliding-window rate limits, as TikTok
-//! documents them for the Content Posting endpoints.
+//! documents them for the Content Posting and Display API endpoints.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -14,6 +14,12 @@ pub(crate) const INBOX_INIT: &str = "/v2/post/publish/inbox/video/init/";
 pub(crate) const CREATOR_INFO: &str = "/v2/post/publish/creator_info/query/";
 /// Path of the status endpoint.
 pub(crate) const STATUS_FETCH: &str = "/v2/post/publish/status/fetch/";
+/// Path of the user-info endpoint.
+pub(crate) const USER_INFO: &str = "/v2/user/info/";
+/// Path of the video-list endpoint.
+pub(crate) const VIDEO_LIST: &str = "/v2/video/list/";
+/// Path of the video-query endpoint.
+pub(crate) const VIDEO_QUERY: &str = "/v2/video/query/";
 
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -23,6 +29,8 @@ fn documented(path: &str) -> Option<u32> {
         VIDEO_INIT | INBOX_INIT => Some(6),
         CREATOR_INFO => Some(20),
         STATUS_FETCH => Some(30),
+        // The Display API's 600, applied per token like the others.
+        USER_INFO | VIDEO_LIST | VIDEO_QUERY => Some(600),
         _ => None,
     }
 }
@@ -79,7 +87,13 @@ mod tests {
         assert!(!limits.admit(VIDEO_INIT, "a"));
         assert!(limits.admit(VIDEO_INIT, "b"));
         assert!(limits.admit(INBOX_INIT, "a"));
-        assert!(limits.admit("/v2/user/info/", "a"));
+        for _ in 0..600 {
+            assert!(limits.admit(VIDEO_LIST, "a"));
+        }
+        assert!(!limits.admit(VIDEO_LIST, "a"));
+        assert!(limits.admit(VIDEO_QUERY, "a"));
+        assert!(limits.admit(USER_INFO, "b"));
+        assert!(limits.admit("/v2/oauth/token/", "a"));
     }
 
     #[test]

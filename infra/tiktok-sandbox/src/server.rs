@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use crate::{
-    control, posting,
+    api::api_error,
+    control, display, posting,
     state::{CodeGrant, Fault, FaultKind, SandboxConfig, State, log_id, now, random_token},
     upload, webhooks,
 };
@@ -217,7 +218,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/auth/authorize/", get(authorize))
         .route("/v2/oauth/token/", post(token))
         .route("/v2/oauth/revoke/", post(revoke))
-        .route("/v2/user/info/", get(user_info))
+        .route("/v2/user/info/", get(display::user_info))
+        .route("/v2/video/list/", post(display::video_list))
+        .route("/v2/video/query/", post(display::video_query))
         .route(
             "/v2/post/publish/creator_info/query/",
             post(posting::creator_info),
@@ -316,15 +319,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
         Json(json!({"error": error, "error_description": description, "log_id": log_id()})),
-    )
-        .into_response()
-}
-
-/// A `{data, error}` envelope error.
-pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"data": {}, "error": {"code": code, "message": message, "log_id": log_id()}})),
     )
         .into_response()
 }
@@ -590,113 +584,6 @@ async fn revoke(
         webhooks::authorization_removed(&shared, &open_id, 5);
     }
     Json(json!({})).into_response()
-}
-
-const BASIC_FIELDS: &[&str] = &[
-    "open_id",
-    "union_id",
-    "avatar_url",
-    "avatar_url_100",
-    "avatar_large_url",
-    "display_name",
-];
-const PROFILE_FIELDS: &[&str] = &[
-    "bio_description",
-    "profile_deep_link",
-    "is_verified",
-    "username",
-];
-const STATS_FIELDS: &[&str] = &[
-    "follower_count",
-    "following_count",
-    "likes_count",
-    "video_count",
-];
-
-async fn user_info(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let mut state = shared.state();
-    if let Some(token) = bearer {
-        *state.token_calls.entry(token.to_owned()).or_default() += 1;
-    }
-    let grant = bearer
-        .and_then(|t| state.access.get(t))
-        .filter(|g| !g.revoked && g.expires_at > now());
-    let Some(grant) = grant else {
-        return api_error(
-            StatusCode::UNAUTHORIZED,
-            "access_token_invalid",
-            "The access token is invalid or not found in the request.",
-        );
-    };
-    let Some(fields) = q.get("fields").filter(|f| !f.is_empty()) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_params",
-            "fields is required",
-        );
-    };
-    let has = |scope: &str| grant.scopes.split(',').any(|s| s == scope);
-    let Some(user) = state.users.get(&grant.open_id) else {
-        return api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "user vanished",
-        );
-    };
-    let mut out = serde_json::Map::new();
-    for field in fields.split(',') {
-        let value: Value = if BASIC_FIELDS.contains(&field) {
-            if !has("user.info.basic") {
-                return api_error(
-                    StatusCode::UNAUTHORIZED,
-                    "scope_not_authorized",
-                    "The user did not authorize the scope required.",
-                );
-            }
-            match field {
-                "open_id" => json!(user.open_id),
-                "union_id" => json!(user.union_id),
-                "display_name" => json!(user.display_name),
-                _ => json!(format!(
-                    "https://sandbox.tiktokcdn.example/{}/{field}.jpeg",
-                    user.open_id
-                )),
-            }
-        } else if PROFILE_FIELDS.contains(&field) || STATS_FIELDS.contains(&field) {
-            let scope = if PROFILE_FIELDS.contains(&field) {
-                "user.info.profile"
-            } else {
-                "user.info.stats"
-            };
-            if !has(scope) {
-                return api_error(
-                    StatusCode::BAD_REQUEST,
-                    "scope_permission_missed",
-                    "Access token is invalid, some fields need additional scopes.",
-                );
-            }
-            match field {
-                "is_verified" => json!(false),
-                "username" | "bio_description" | "profile_deep_link" => {
-                    json!(format!("sandbox-{field}"))
-                }
-                _ => json!(0),
-            }
-        } else {
-            return api_error(StatusCode::BAD_REQUEST, "invalid_params", "unknown field");
-        };
-        out.insert(field.to_owned(), value);
-    }
-    Json(json!({"data": {"user": out}, "error": {"code": "ok", "message": "", "log_id": log_id()}}))
-        .into_response()
 }
 
 async fn add_fault(

@@ -7,7 +7,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::{posting::PostingState, ratelimit::RateLimits, webhooks::WebhookState};
+use crate::{
+    analytics::AnalyticsState, posting::PostingState, ratelimit::RateLimits, webhooks::WebhookState,
+};
 
 /// How the sandbox app is registered, and how long its tokens live.
 #[derive(Clone, Debug)]
@@ -154,6 +156,8 @@ pub(crate) struct State {
     pub rate: RateLimits,
     /// Webhook target, switches and the delivery log.
     pub webhooks: WebhookState,
+    /// Display API: per-user stats and videos, and the sandbox day.
+    pub analytics: AnalyticsState,
 }
 
 pub(crate) fn now() -> u64 {

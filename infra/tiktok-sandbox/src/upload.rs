@@ -274,7 +274,13 @@ pub(crate) async fn upload(
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let events = task.state().posting.settle(&publish_id, &outcome);
+        let events = {
+            let mut state = task.state();
+            let state = &mut *state;
+            state
+                .posting
+                .settle(&publish_id, &outcome, &mut state.analytics)
+        };
         webhooks::send(&task, events);
     });
     reply(StatusCode::CREATED, Some(&range), "")

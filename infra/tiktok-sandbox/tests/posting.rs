@@ -1201,3 +1201,64 @@ async fn http_controls_drive_publishes() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_public_post_appears_in_video_list() {
+    let (hook, receiver) = spawn_receiver(0).await;
+    let sb = sandbox_with(SandboxConfig {
+        webhook_url: Some(hook),
+        ..SandboxConfig::default()
+    })
+    .await;
+    sb.set_rate_limit(STATUS, 10_000);
+    let (token, _) = sb.issue_grant("alice", &format!("{SCOPES},video.list"));
+    sb.add_videos("alice", 2);
+    let data = video(1000);
+
+    // A private post is not listed; a public one is, as the newest video,
+    // under the webhook's post_id.
+    let (private_id, upload_url) = init_direct(&sb, &token, "SELF_ONLY", (1000, 1000, 1)).await;
+    upload_all(&upload_url, &data, 1000, 1).await;
+    settled_status(&sb, &token, &private_id).await;
+    let (publish_id, upload_url) =
+        init_direct(&sb, &token, "PUBLIC_TO_EVERYONE", (1000, 1000, 1)).await;
+    upload_all(&upload_url, &data, 1000, 1).await;
+    eventually("publicly_available", || {
+        receiver
+            .events()
+            .iter()
+            .any(|e| e["event"] == "post.publish.publicly_available")
+    })
+    .await;
+    let event = receiver
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "post.publish.publicly_available")
+        .expect("event");
+    let content: Value =
+        serde_json::from_str(event["content"].as_str().expect("content")).expect("JSON");
+    assert_eq!(content["publish_id"], publish_id.as_str());
+    let post_id = content["post_id"].as_str().expect("post_id").to_owned();
+    let status = settled_status(&sb, &token, &publish_id).await;
+    assert_eq!(
+        status["publicaly_available_post_id"],
+        json!([post_id.parse::<i64>().expect("int64")])
+    );
+
+    let response = client()
+        .post(url(&sb, "/v2/video/list/?fields=id,title,view_count"))
+        .bearer_auth(&token)
+        .json(&json!({"max_count": 20}))
+        .send()
+        .await
+        .expect("video.list");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    let videos = body["data"]["videos"].as_array().expect("videos");
+    assert_eq!(videos.len(), 3);
+    assert_eq!(
+        videos[0],
+        json!({"id": post_id, "title": "hello #sandbox", "view_count": 0})
+    );
+    assert_eq!(sb.profile_stats("alice").video_count, 3);
+}
