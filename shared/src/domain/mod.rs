@@ -3,6 +3,7 @@
 //! (no adapter, no service, no SDK).
 
 pub mod account;
+pub mod analytics;
 pub mod ids;
 pub mod ports;
 pub mod post;

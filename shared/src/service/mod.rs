@@ -6,6 +6,7 @@
 //! in pure functions beside the I/O that carries them out.
 
 pub mod accounts;
+pub mod analytics;
 pub mod limits;
 pub mod media;
 pub mod oauth;

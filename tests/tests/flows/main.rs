@@ -1,6 +1,7 @@
 //! Whole flows against the local emulator (moto) and the TikTok sandbox.
 
 mod accounts_api;
+mod analytics;
 mod fuzz;
 mod helpers;
 mod leaks;

@@ -17,6 +17,7 @@
 //! every failure is a [`StoreError`](crate::domain::ports::StoreError).
 
 pub mod accounts;
+pub mod analytics;
 pub mod connects;
 pub mod events;
 mod item;

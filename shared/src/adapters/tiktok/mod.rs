@@ -3,6 +3,7 @@
 //! user info, revoke), the Content Posting API and the media transfer.
 
 pub mod client;
+pub mod display;
 #[cfg(test)]
 mod fuzz;
 pub mod oauth;

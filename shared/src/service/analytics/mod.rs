@@ -1,0 +1,13 @@
+//! Analytics over time: one snapshot per account per day of its counts and
+//! its recent videos' counts, and what the API reads of them.
+//!
+//! | file | what |
+//! |---|---|
+//! | `settings` | videos per account, retention, the app-wide cap |
+//! | `snapshot` | one account's snapshot of a day, exactly once |
+
+mod settings;
+mod snapshot;
+
+pub use settings::AnalyticsSettings;
+pub use snapshot::{SnapshotError, SnapshotOutcome, Snapshots};

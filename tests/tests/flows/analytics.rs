@@ -1,0 +1,140 @@
+//! Daily snapshots against moto and the sandbox, with time controlled by
+//! the test: the sandbox's days and our clock move together.
+
+use chrono::{Duration, TimeZone, Utc};
+use harness::{TestApp, spawn_app};
+use shared::{
+    domain::{
+        account::{Account, AccountStatus},
+        analytics::{DateRange, change},
+        ids::AccountId,
+        ports::AccountStore,
+    },
+    service::analytics::{AnalyticsSettings, SnapshotOutcome, Snapshots},
+    support::clock::{Clock, ManualTime},
+};
+
+const ANALYTICS_SCOPES: &str =
+    "user.info.basic,user.info.stats,video.list,video.upload,video.publish";
+
+fn snapshots(app: &TestApp) -> (Snapshots, ManualTime) {
+    let start = Utc.with_ymd_and_hms(2027, 3, 1, 6, 0, 0).unwrap();
+    let (clock, time) = Clock::manual(start);
+    let snapshots = Snapshots::new(
+        app.store(),
+        app.sealer(),
+        app.tiktok(),
+        AnalyticsSettings {
+            videos_per_account: 25,
+            ..AnalyticsSettings::default()
+        },
+        clock,
+    );
+    (snapshots, time)
+}
+
+#[tokio::test]
+async fn two_days_of_snapshots_give_the_points_and_the_change_and_a_retry_writes_nothing_twice() {
+    let app = spawn_app().await;
+    app.seed(
+        "tt-stats-1",
+        "alice",
+        ANALYTICS_SCOPES,
+        tools::seed::Freshness::Fresh,
+    )
+    .await;
+    app.sandbox.set_profile_stats("tt-stats-1", 1000, 50, 9000);
+    app.sandbox.add_videos("tt-stats-1", 25);
+    let (snapshots, time) = snapshots(&app);
+    let id = AccountId::parse("tt-stats-1").unwrap();
+
+    assert_eq!(
+        snapshots.snapshot(&id).await.unwrap(),
+        SnapshotOutcome::Taken { videos: 25 }
+    );
+    let items = app.all_items().await.len();
+    // Retried the same day: nothing asked, nothing written.
+    let calls = app.sandbox.calls("/v2/user/info/");
+    assert_eq!(
+        snapshots.snapshot(&id).await.unwrap(),
+        SnapshotOutcome::AlreadyDone
+    );
+    assert_eq!(app.all_items().await.len(), items);
+    assert_eq!(app.sandbox.calls("/v2/user/info/"), calls);
+
+    // The next day: TikTok's counts grew.
+    app.sandbox.advance_days(1);
+    time.advance(Duration::days(1));
+    assert_eq!(
+        snapshots.snapshot(&id).await.unwrap(),
+        SnapshotOutcome::Taken { videos: 25 }
+    );
+    let range =
+        DateRange::parse(Some("2027-03-01"), Some("2027-03-02"), snapshots.today()).unwrap();
+    let days = app.store().profile_points(&id, &range).await.unwrap();
+    let points: Vec<_> = days.iter().map(|d| d.point).collect();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0].followers, 1000);
+    assert_eq!(points[0].videos, 25);
+    let grown = change(&points);
+    assert_eq!((grown.followers, grown.likes, grown.following), (10, 50, 0));
+    // Each video's two days, the newest gaining most.
+    let newest = app.sandbox.videos("tt-stats-1")[0].id.clone();
+    let video = app
+        .store()
+        .video_points(&id, &newest, &range)
+        .await
+        .unwrap();
+    assert_eq!(video.len(), 2);
+    assert_eq!(video[1].views - video[0].views, 2500);
+    let page = app.store().videos_of(&id, 10, None).await.unwrap();
+    assert_eq!(page.videos.len(), 10);
+    assert_eq!(page.videos[0].video.id, newest, "newest first");
+    assert!(page.next.is_some());
+}
+
+#[tokio::test]
+async fn accounts_without_the_scopes_or_needing_reconnecting_are_skipped_with_the_reason() {
+    let app = spawn_app().await;
+    app.seed(
+        "tt-stats-old",
+        "alice",
+        "user.info.basic,video.publish",
+        tools::seed::Freshness::Fresh,
+    )
+    .await;
+    app.seed(
+        "tt-stats-gone",
+        "alice",
+        ANALYTICS_SCOPES,
+        tools::seed::Freshness::Fresh,
+    )
+    .await;
+    let store = app.store();
+    let id = AccountId::parse("tt-stats-gone").unwrap();
+    let account = store.get_account(&id).await.unwrap().unwrap();
+    let version = account.token_version;
+    let flagged = Account {
+        status: AccountStatus::ReauthRequired,
+        token_version: version + 1,
+        ..account
+    };
+    store.put_account(&flagged, Some(version)).await.unwrap();
+    let (snapshots, _) = snapshots(&app);
+    let old = snapshots
+        .snapshot(&AccountId::parse("tt-stats-old").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        old,
+        SnapshotOutcome::Skipped(
+            "the account did not grant user.info.stats and video.list; connect it again to grant it"
+                .into()
+        )
+    );
+    assert_eq!(
+        snapshots.snapshot(&id).await.unwrap(),
+        SnapshotOutcome::Skipped("the account is reauth_required".into())
+    );
+    assert_eq!(app.sandbox.calls("/v2/user/info/"), 0);
+}
