@@ -14,7 +14,8 @@ use shared::{
 };
 
 /// Every scope the product asks for.
-pub const ALL_SCOPES: &str = "user.info.basic,video.upload,video.publish";
+pub const ALL_SCOPES: &str =
+    "user.info.basic,user.info.stats,video.list,video.upload,video.publish";
 
 /// How a seeded account's tokens stand.
 #[derive(Clone, Copy, Debug)]

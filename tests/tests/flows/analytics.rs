@@ -138,3 +138,61 @@ async fn accounts_without_the_scopes_or_needing_reconnecting_are_skipped_with_th
     );
     assert_eq!(app.sandbox.calls("/v2/user/info/"), 0);
 }
+
+/// A video we published is recognised in `video.list`: TikTok's public
+/// post id links it to our upload and post.
+#[tokio::test]
+async fn a_video_we_published_is_linked_to_its_upload_and_post() {
+    use harness::{
+        posting::post_request,
+        publishing::{SAMPLE_MP4, WebhookEndpoint},
+    };
+    let app = spawn_app().await;
+    let endpoint = WebhookEndpoint::spawn(app.webhooks.clone()).await;
+    app.sandbox.set_webhook_url(Some(endpoint.url.clone()));
+    app.seed(
+        "tt-stats-pub",
+        "alice",
+        ANALYTICS_SCOPES,
+        tools::seed::Freshness::Fresh,
+    )
+    .await;
+    let media = app.upload_media("alice", SAMPLE_MP4.to_vec(), true).await;
+    let mut request = post_request(
+        media["upload_id"].as_str().unwrap(),
+        &["tt-stats-pub"],
+        None,
+    );
+    request["post"]["privacy_level"] = serde_json::json!("PUBLIC_TO_EVERYONE");
+    let post_id = app.create_post("alice", &request).await["post_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = AccountId::parse("tt-stats-pub").unwrap();
+    let mut public = None;
+    for _ in 0..100 {
+        app.drain_publish_queue(20).await;
+        let post = app.post("alice", &post_id).await;
+        if let Some(video) = post["targets"][0]["public_post_id"].as_str() {
+            public = Some(video.to_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let video = public.expect("a public post id");
+    let links = app
+        .store()
+        .video_links(&id, &[video.as_str()])
+        .await
+        .unwrap();
+    let link = &links[&video];
+    assert_eq!(
+        link.post_id.as_ref().map(ToString::to_string),
+        Some(post_id)
+    );
+    // The snapshot sees the same id in video.list.
+    let (snapshots, _) = snapshots(&app);
+    snapshots.snapshot(&id).await.unwrap();
+    let page = app.store().videos_of(&id, 20, None).await.unwrap();
+    assert!(page.videos.iter().any(|v| v.video.id == video), "{page:?}");
+}

@@ -26,7 +26,7 @@ async fn one_user_connects_two_accounts() {
         assert_eq!(n(&item, "token_version"), 1);
         assert_eq!(
             s(&item, "scopes"),
-            "user.info.basic,video.upload,video.publish"
+            "user.info.basic,user.info.stats,video.list,video.upload,video.publish"
         );
         // Expiries come from the sandbox's expires_in (7200 s, 180 days).
         let now = Utc::now().timestamp();

@@ -12,7 +12,10 @@ async fn start_returns_an_authorize_url_with_a_fresh_single_use_state() {
     let q = query_of(&first);
     assert_eq!(q["client_key"], "sandbox_client_key");
     assert_eq!(q["response_type"], "code");
-    assert_eq!(q["scope"], "user.info.basic,video.upload,video.publish");
+    assert_eq!(
+        q["scope"],
+        "user.info.basic,user.info.stats,video.list,video.upload,video.publish"
+    );
     assert_eq!(q["redirect_uri"], REDIRECT_URI);
     assert_eq!(q["disable_auto_auth"], "1");
     assert!(q["state"].len() >= 43, "state too short to be unguessable");

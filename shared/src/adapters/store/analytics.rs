@@ -25,6 +25,7 @@ use crate::domain::{
     analytics::{AccountCounts, DateRange, ProfilePoint, Video, VideoPoint},
     ids::{AccountId, PostId, UploadId},
     ports::StoreError,
+    upload::Upload,
 };
 
 /// DynamoDB's BatchWriteItem limit.
@@ -274,6 +275,35 @@ impl Store {
                 .and_then(|k| opt_s(k, "sk"))
                 .map(str::to_owned),
         })
+    }
+
+    /// TikTok's public post id for `upload`'s publish `publish_id`: on the
+    /// upload (shown as a post target's `public_post_id`), and as a link
+    /// from the video in `video.list` to the upload and its post. Applies
+    /// only while the upload is on that publish; returns whether it did.
+    #[tracing::instrument(name = "store.public_post", skip_all, fields(upload_id = %upload.id))]
+    pub async fn public_post(
+        &self,
+        upload: &Upload,
+        publish_id: &str,
+        public_post_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .record_public_post(&upload.id, publish_id, public_post_id, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::NotLeasable) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let link = VideoLink {
+            upload_id: upload.id.clone(),
+            post_id: upload.target.as_ref().map(|t| t.post_id.clone()),
+        };
+        self.link_video(&upload.account_id, public_post_id, &link)
+            .await?;
+        Ok(true)
     }
 
     /// Records that `video` on `account` is the public post of an upload

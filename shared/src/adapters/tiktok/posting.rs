@@ -51,6 +51,9 @@ pub struct PublishStatus {
     pub state: PublishState,
     pub fail_reason: Option<String>,
     pub uploaded_bytes: Option<u64>,
+    /// The public post's id, once a public direct post is available: the
+    /// video's id in `video.list`.
+    pub public_post_id: Option<String>,
 }
 
 impl TikTokClient {
@@ -160,8 +163,19 @@ pub(super) fn parse_publish_status(status: u16, body: &str) -> Result<PublishSta
         fail_reason: Option<String>,
         #[serde(default)]
         uploaded_bytes: Option<u64>,
+        /// TikTok's spelling; ids as numbers (documented) or strings.
+        #[serde(default)]
+        publicaly_available_post_id: Vec<serde_json::Value>,
     }
     let data: Data = parse_envelope(status, body)?;
+    let public_post_id = data
+        .publicaly_available_post_id
+        .iter()
+        .find_map(|id| match id {
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        });
     let state = match data.status.as_str() {
         "PROCESSING_UPLOAD" => PublishState::ProcessingUpload,
         "PROCESSING_DOWNLOAD" => PublishState::ProcessingDownload,
@@ -174,6 +188,7 @@ pub(super) fn parse_publish_status(status: u16, body: &str) -> Result<PublishSta
         state,
         fail_reason: data.fail_reason.filter(|r| !r.is_empty()),
         uploaded_bytes: data.uploaded_bytes,
+        public_post_id,
     })
 }
 

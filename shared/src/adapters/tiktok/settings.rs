@@ -13,7 +13,8 @@ use crate::{
 
 pub const DEFAULT_AUTH_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
 pub const DEFAULT_API_BASE_URL: &str = "https://open.tiktokapis.com";
-pub const DEFAULT_SCOPES: &str = "user.info.basic,video.upload,video.publish";
+pub const DEFAULT_SCOPES: &str =
+    "user.info.basic,user.info.stats,video.list,video.upload,video.publish";
 pub const DEFAULT_UPLOAD_ORIGINS: &str = "https://open-upload.tiktokapis.com";
 const UPLOAD_ORIGINS: &str = "TIKTOK_UPLOAD_ORIGINS";
 

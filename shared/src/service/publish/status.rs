@@ -58,11 +58,23 @@ impl Publisher {
                 {
                     tracing::warn!(error = %chain_line(e), "TikTok refused the status query");
                 }
+                let public_post = status.as_ref().ok().and_then(|s| s.public_post_id.clone());
                 match rules::after_check(status) {
                     AfterCheck::Settle(status, error) => {
-                        return self
+                        let settled = self
                             .settle(&upload, &publish_id, status, error.as_deref())
-                            .await;
+                            .await?;
+                        if let Some(public_post) = public_post {
+                            self.store
+                                .public_post(
+                                    &upload,
+                                    publish_id.as_ref(),
+                                    &public_post,
+                                    self.clock.now(),
+                                )
+                                .await?;
+                        }
+                        return Ok(settled);
                     }
                     AfterCheck::Again => Some((attempt + 1, self.settings.status_check_delay)),
                     AfterCheck::GiveUp => None,

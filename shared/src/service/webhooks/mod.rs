@@ -236,22 +236,18 @@ impl Webhooks {
         let Some(upload_id) = self.store.upload_of_publish(publish_id).await? else {
             return Ok(());
         };
-        match self.store.get_upload(&upload_id).await? {
-            Some(upload) if &upload.account_id == account => {}
+        let upload = match self.store.get_upload(&upload_id).await? {
+            Some(upload) if &upload.account_id == account => upload,
             _ => return Ok(()),
-        }
-        match self
+        };
+        if self
             .store
-            .record_public_post(&upload_id, publish_id.as_ref(), public_post_id, now)
-            .await
+            .public_post(&upload, publish_id.as_ref(), public_post_id, now)
+            .await?
         {
-            Ok(()) => {
-                tracing::info!(upload_id = %upload_id, "public post id recorded");
-                Ok(())
-            }
-            Err(StoreError::NotLeasable) => Ok(()),
-            Err(e) => Err(e),
+            tracing::info!(upload_id = %upload_id, "public post id recorded");
         }
+        Ok(())
     }
 
     #[tracing::instrument(name = "webhook.settle", skip_all, fields(publish_id = %publish_id))]

@@ -49,5 +49,6 @@ pub fn status(state: PublishState, uploaded: Option<u64>, reason: Option<&str>) 
         state,
         fail_reason: reason.map(str::to_owned),
         uploaded_bytes: uploaded,
+        public_post_id: None,
     }
 }
