@@ -235,6 +235,22 @@ impl UploadPresignConfig {
     }
 }
 
+/// analytics-api's configuration.
+#[derive(Clone, Debug)]
+pub struct AnalyticsApiConfig {
+    pub table: TableName,
+    pub aws: AwsSettings,
+}
+
+impl AnalyticsApiConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableName::from_env(env)?,
+            aws: AwsSettings::from_env(env)?,
+        })
+    }
+}
+
 /// posts-api's configuration.
 #[derive(Clone, Debug)]
 pub struct PostsApiConfig {

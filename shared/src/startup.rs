@@ -17,13 +17,14 @@ use crate::{
         },
     },
     config::{
-        Invocation, OAuthCallbackConfig, OAuthStartConfig, PostsApiConfig, PublishConfig,
-        RefreshConfig, RefreshWorkerConfig, TokenConfig, TokenRefreshConfig, UploadPresignConfig,
-        WebhookConfig,
+        AnalyticsApiConfig, Invocation, OAuthCallbackConfig, OAuthStartConfig, PostsApiConfig,
+        PublishConfig, RefreshConfig, RefreshWorkerConfig, TokenConfig, TokenRefreshConfig,
+        UploadPresignConfig, WebhookConfig,
     },
     env::{ConfigError, Env},
     service::{
         accounts::Accounts,
+        analytics::History,
         limits::Limiter,
         oauth::{callback::OAuthCallback, start::OAuthStart},
         posts::{Posts, PostsAdapters},
@@ -170,6 +171,26 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
         schedules: Schedules::new(aws_sdk_scheduler::Client::new(sdk), config.schedules),
     };
     Ok(Publisher::new(adapters, config.publish, Clock::system()))
+}
+
+/// analytics-api: the history the snapshots keep, and the per-user limit.
+#[derive(Clone)]
+pub struct AnalyticsApi {
+    pub history: History,
+    pub limiter: Limiter,
+    pub clock: Clock,
+}
+
+pub async fn analytics_api(env: &Env) -> Result<AnalyticsApi, StartupError> {
+    let config = AnalyticsApiConfig::from_env(env)?;
+    let sdk = aws::load(env).await;
+    let store = Store::new(aws::dynamodb_client(&sdk, &config.aws), &config.table);
+    let clock = Clock::system();
+    Ok(AnalyticsApi {
+        history: History::new(store.clone()),
+        limiter: Limiter::new(store, clock.clone()),
+        clock,
+    })
 }
 
 pub async fn posts_api(env: &Env) -> Result<Posts, StartupError> {

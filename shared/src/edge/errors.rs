@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use super::responses::json;
 use crate::{
-    domain::{post::InvalidPost, upload::InvalidUpload},
+    domain::{analytics::InvalidRange, post::InvalidPost, upload::InvalidUpload},
     service::{
         accounts::AccountsError,
+        analytics::HistoryError,
         limits::LimitError,
         oauth::{errors::CompleteError, start::StartError},
         posts::PostsError,
@@ -289,6 +290,24 @@ impl From<PostsError> for ApiError {
             E::Limit(e) => e.into(),
             E::Unavailable(_) => Self::unavailable(&e),
         }
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::NotFound => Self::not_found(),
+            HistoryError::InvalidCursor => {
+                Self::bad_request("invalid_cursor", "the cursor is not valid for this listing")
+            }
+            HistoryError::Unavailable(_) => Self::unavailable(&e),
+        }
+    }
+}
+
+impl From<InvalidRange> for ApiError {
+    fn from(e: InvalidRange) -> Self {
+        Self::bad_request(e.code(), e.to_string())
     }
 }
 

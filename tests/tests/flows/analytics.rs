@@ -7,10 +7,10 @@ use shared::{
     domain::{
         account::{Account, AccountStatus},
         analytics::{DateRange, change},
-        ids::AccountId,
+        ids::{AccountId, UserId},
         ports::AccountStore,
     },
-    service::analytics::{AnalyticsSettings, SnapshotOutcome, Snapshots},
+    service::analytics::{AnalyticsSettings, History, HistoryError, SnapshotOutcome, Snapshots},
     support::clock::{Clock, ManualTime},
 };
 
@@ -91,6 +91,60 @@ async fn two_days_of_snapshots_give_the_points_and_the_change_and_a_retry_writes
     assert_eq!(page.videos.len(), 10);
     assert_eq!(page.videos[0].video.id, newest, "newest first");
     assert!(page.next.is_some());
+
+    // What the API reads, the caller's only.
+    let history = History::new(app.store());
+    let (alice, bob) = (
+        UserId::parse("alice").unwrap(),
+        UserId::parse("bob").unwrap(),
+    );
+    let stats = history.account_stats(&alice, &id, &range).await.unwrap();
+    assert_eq!(
+        (stats.points.len(), stats.change.followers, stats.note),
+        (2, 10, None)
+    );
+    assert!(matches!(
+        history.account_stats(&bob, &id, &range).await,
+        Err(HistoryError::NotFound)
+    ));
+    let first = history.videos(&alice, &id, 20, None).await.unwrap();
+    assert_eq!(first.videos.len(), 20);
+    let cursor = first.next_cursor.expect("a second page");
+    let rest = history
+        .videos(&alice, &id, 20, Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(rest.videos.len(), 5);
+    assert!(matches!(
+        history.videos(&bob, &id, 20, None).await,
+        Err(HistoryError::NotFound)
+    ));
+    let one = history
+        .video_stats(&alice, &id, &newest, &range)
+        .await
+        .unwrap();
+    assert_eq!(one.points.len(), 2);
+    assert!(matches!(
+        history.video_stats(&alice, &id, "123", &range).await,
+        Err(HistoryError::NotFound)
+    ));
+    let summary = history.summary(&alice, &range).await.unwrap();
+    assert_eq!(summary.accounts.len(), 1);
+    let row = &summary.accounts[0];
+    assert_eq!(
+        (row.followers, row.followers_change, row.likes_change),
+        (Some(1010), 10, 50)
+    );
+    let top = row.top_video.as_ref().expect("a top video");
+    assert_eq!((top.video_id.as_str(), top.views), (newest.as_str(), 2500));
+    assert!(
+        history
+            .summary(&bob, &range)
+            .await
+            .unwrap()
+            .accounts
+            .is_empty()
+    );
 }
 
 #[tokio::test]

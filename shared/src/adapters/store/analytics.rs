@@ -277,6 +277,54 @@ impl Store {
         })
     }
 
+    /// One of `account`'s videos with its latest counts, if it has that
+    /// video (one Query over its videos).
+    #[tracing::instrument(name = "store.find_video", skip_all, fields(account_id = %account))]
+    pub async fn find_video(
+        &self,
+        account: &AccountId,
+        video: &str,
+    ) -> Result<Option<StoredVideo>, StoreError> {
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :video)")
+                .filter_expression("video_id = :id")
+                .expression_attribute_values(":pk", s(videos_pk(account)))
+                .expression_attribute_values(":video", s("VIDEO#"))
+                .expression_attribute_values(":id", s(video))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("DynamoDB Query (video)"))?;
+            if let Some(item) = output.items.unwrap_or_default().first() {
+                return stored_video(item).map(Some);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    pub async fn has_video(&self, account: &AccountId, video: &str) -> Result<bool, StoreError> {
+        Ok(self.find_video(account, video).await?.is_some())
+    }
+
+    pub async fn video_title(
+        &self,
+        account: &AccountId,
+        video: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .find_video(account, video)
+            .await?
+            .and_then(|v| v.video.title))
+    }
+
     /// TikTok's public post id for `upload`'s publish `publish_id`: on the
     /// upload (shown as a post target's `public_post_id`), and as a link
     /// from the video in `video.list` to the upload and its post. Applies

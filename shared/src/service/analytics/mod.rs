@@ -5,9 +5,15 @@
 //! |---|---|
 //! | `settings` | videos per account, retention, the app-wide cap |
 //! | `snapshot` | one account's snapshot of a day, exactly once |
+//! | `history` | what the API reads: points, changes, videos, a summary |
 
+mod history;
 mod settings;
 mod snapshot;
 
+pub use history::{
+    AccountStats, History, HistoryError, MAX_VIDEO_PAGE, Summary, VideoListing, VideoStats,
+    top_video,
+};
 pub use settings::AnalyticsSettings;
 pub use snapshot::{SnapshotError, SnapshotOutcome, Snapshots};
