@@ -250,3 +250,53 @@ async fn a_video_we_published_is_linked_to_its_upload_and_post() {
     let page = app.store().videos_of(&id, 20, None).await.unwrap();
     assert!(page.videos.iter().any(|v| v.video.id == video), "{page:?}");
 }
+
+/// 500 accounts in one day's run: the plan's slices, worked until done,
+/// each slice handed back when the app-wide cap of 600 calls a minute is
+/// used up and taken again a minute later (the test's clock). Every
+/// account is snapshotted once; no limit shows up as a failure.
+#[tokio::test]
+async fn a_run_over_500_accounts_keeps_under_the_limit_and_fails_none() {
+    use shared::{
+        domain::schedule::DueShards, service::analytics::SnapshotSlice, support::deadline::Deadline,
+    };
+    use futures::StreamExt;
+    let app = spawn_app().await;
+    let ids: Vec<String> = (0..500).map(|i| format!("tt-run-{i}")).collect();
+    futures::stream::iter(ids.iter())
+        .for_each_concurrent(16, |id| async {
+            app.seed(id, "alice", ANALYTICS_SCOPES, tools::seed::Freshness::Fresh)
+                .await;
+        })
+        .await;
+    let (snapshots, time) = snapshots(&app);
+    let mut queue: Vec<SnapshotSlice> = snapshots.plan(DueShards::DEFAULT.count());
+    let (mut taken, mut waits, mut minutes) = (0, 0, 0);
+    let mut calls_this_minute = 0;
+    while let Some(slice) = queue.pop() {
+        let before = app.sandbox.calls("/v2/user/info/") + app.sandbox.calls("/v2/video/list/");
+        let report = snapshots.work(slice, Deadline::NONE).await.unwrap();
+        let after = app.sandbox.calls("/v2/user/info/") + app.sandbox.calls("/v2/video/list/");
+        calls_this_minute += after - before;
+        assert!(
+            calls_this_minute <= 600,
+            "{calls_this_minute} calls in a minute"
+        );
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert!(report.skipped.is_empty());
+        taken += report.taken;
+        if let Some((rest, delay)) = report.rest {
+            assert!(delay > std::time::Duration::ZERO && delay.as_secs() <= 60);
+            waits += 1;
+            // The queue's delay passes: the next minute.
+            time.advance(chrono::Duration::seconds(delay.as_secs() as i64));
+            minutes += 1;
+            calls_this_minute = 0;
+            queue.insert(0, rest);
+        }
+    }
+    assert_eq!(taken, 500);
+    assert!(waits >= 1, "1000 calls do not fit one minute");
+    assert!(minutes >= 1);
+    assert_eq!(app.sandbox.calls("/v2/user/info/"), 500);
+}

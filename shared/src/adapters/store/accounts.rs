@@ -195,6 +195,11 @@ pub fn account_to_item(a: &Account, shards: DueShards) -> Item {
             AttributeValue::B(Blob::new(sealed.as_bytes())),
         );
     }
+    // Every connected account is in the analytics index (sparse: a
+    // disconnected one has nothing to snapshot).
+    if a.status != AccountStatus::Disconnected {
+        item.insert("analytics_shard".into(), s(shards.of(&a.id).to_string()));
+    }
     if let Some(due) = a.due_at() {
         item.insert("due_shard".into(), s(shards.of(&a.id).to_string()));
         item.insert("due_at".into(), n(due.timestamp()));

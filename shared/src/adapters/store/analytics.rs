@@ -82,6 +82,45 @@ pub struct VideoLink {
 }
 
 impl Store {
+    /// A page of the connected accounts in analytics shard `shard`, in
+    /// account order, after `after`, and whether more may follow.
+    #[tracing::instrument(name = "store.accounts_in_shard", skip_all, fields(shard))]
+    pub async fn accounts_in_shard(
+        &self,
+        shard: u32,
+        limit: i32,
+        after: Option<&AccountId>,
+    ) -> Result<(Vec<AccountId>, bool), StoreError> {
+        let start = after.map(|a| {
+            let mut key = key(format!("ACCOUNT#{a}"), "ACCOUNT");
+            key.insert("analytics_shard".into(), s(shard.to_string()));
+            key.insert("account_id".into(), s(a.as_ref()));
+            key
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("analytics")
+            .key_condition_expression("analytics_shard = :shard")
+            .expression_attribute_values(":shard", s(shard.to_string()))
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (analytics)"))?;
+        let accounts = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                AccountId::parse(get_s(item, "account_id")?)
+                    .map_err(|_| StoreError::Corrupt("analytics account_id".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((accounts, output.last_evaluated_key.is_some()))
+    }
+
     /// Whether `account`'s snapshot of `date` is done.
     #[tracing::instrument(name = "store.snapshot_done", skip_all, fields(account_id = %account))]
     pub async fn snapshot_done(

@@ -197,6 +197,14 @@ impl Snapshots {
         Ok(None)
     }
 
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The day snapshots are taken for now (UTC).
     pub fn today(&self) -> NaiveDate {
         self.clock.now().date_naive()
