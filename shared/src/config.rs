@@ -29,6 +29,7 @@ use crate::{
     domain::schedule::DueShards,
     env::{ConfigError, Env},
     service::{
+        analytics::AnalyticsSettings,
         oauth::{callback::CallbackSettings, start::StartSettings},
         publish::PublishSettings,
         refresh::{RefreshBudget, RefreshMode, RefreshSettings},
@@ -231,6 +232,24 @@ impl UploadPresignConfig {
             table: TableName::from_env(env)?,
             bucket: BucketName::from_env(env)?,
             uploads: UploadSettings::from_env(env)?,
+        })
+    }
+}
+
+/// analytics-snapshot's configuration.
+#[derive(Clone, Debug)]
+pub struct AnalyticsSnapshotConfig {
+    pub token: TokenConfig,
+    pub analytics: AnalyticsSettings,
+    pub queue: QueueUrl,
+}
+
+impl AnalyticsSnapshotConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token: TokenConfig::from_env(env)?,
+            analytics: AnalyticsSettings::from_env(env)?,
+            queue: QueueUrl::from_env(env, "ANALYTICS_QUEUE_URL")?,
         })
     }
 }

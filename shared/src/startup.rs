@@ -17,14 +17,14 @@ use crate::{
         },
     },
     config::{
-        AnalyticsApiConfig, Invocation, OAuthCallbackConfig, OAuthStartConfig, PostsApiConfig,
-        PublishConfig, RefreshConfig, RefreshWorkerConfig, TokenConfig, TokenRefreshConfig,
-        UploadPresignConfig, WebhookConfig,
+        AnalyticsApiConfig, AnalyticsSnapshotConfig, Invocation, OAuthCallbackConfig,
+        OAuthStartConfig, PostsApiConfig, PublishConfig, RefreshConfig, RefreshWorkerConfig,
+        TokenConfig, TokenRefreshConfig, UploadPresignConfig, WebhookConfig,
     },
     env::{ConfigError, Env},
     service::{
         accounts::Accounts,
-        analytics::History,
+        analytics::{History, Snapshots},
         limits::Limiter,
         oauth::{callback::OAuthCallback, start::OAuthStart},
         posts::{Posts, PostsAdapters},
@@ -171,6 +171,32 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
         schedules: Schedules::new(aws_sdk_scheduler::Client::new(sdk), config.schedules),
     };
     Ok(Publisher::new(adapters, config.publish, Clock::system()))
+}
+
+/// analytics-snapshot: the snapshots, where slices go, and how many shards
+/// the plan covers.
+#[derive(Clone)]
+pub struct AnalyticsSnapshot {
+    pub snapshots: Snapshots,
+    pub queue: Queue,
+    pub shards: u32,
+}
+
+pub async fn analytics_snapshot(env: &Env) -> Result<AnalyticsSnapshot, StartupError> {
+    let (sdk, env) = &with_client_secret(env).await?;
+    let config = AnalyticsSnapshotConfig::from_env(env)?;
+    let token = TokenAdapters::build(sdk, &config.token)?;
+    Ok(AnalyticsSnapshot {
+        snapshots: Snapshots::new(
+            token.store,
+            token.sealer,
+            token.tiktok,
+            config.analytics,
+            Clock::system(),
+        ),
+        queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
+        shards: config.token.due_shards.count(),
+    })
 }
 
 /// analytics-api: the history the snapshots keep, and the per-user limit.

@@ -257,10 +257,10 @@ async fn a_video_we_published_is_linked_to_its_upload_and_post() {
 /// account is snapshotted once; no limit shows up as a failure.
 #[tokio::test]
 async fn a_run_over_500_accounts_keeps_under_the_limit_and_fails_none() {
+    use futures::StreamExt;
     use shared::{
         domain::schedule::DueShards, service::analytics::SnapshotSlice, support::deadline::Deadline,
     };
-    use futures::StreamExt;
     let app = spawn_app().await;
     let ids: Vec<String> = (0..500).map(|i| format!("tt-run-{i}")).collect();
     futures::stream::iter(ids.iter())
