@@ -35,7 +35,7 @@ use shared::{
         uploads::Uploads,
         webhooks::Webhooks,
     },
-    startup::TokenRefresh,
+    startup::{AnalyticsApi, TokenRefresh},
 };
 use tiktok_sandbox::{RunningSandbox, SandboxConfig};
 use tools::{
@@ -111,6 +111,8 @@ pub struct TestApp {
     pub accounts: Accounts,
     pub uploads: Uploads,
     pub posts: Posts,
+    /// analytics-api as its handler gets it.
+    pub analytics: AnalyticsApi,
     pub publisher: Publisher,
     pub webhooks: Webhooks,
     browser: reqwest::Client,
@@ -162,6 +164,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
     let posts = shared::startup::posts_api(&env)
         .await
         .expect("posts-api builds");
+    let analytics = shared::startup::analytics_api(&env)
+        .await
+        .expect("analytics-api builds");
     let publisher = shared::startup::upload_publish(&env)
         .await
         .expect("upload-publish builds");
@@ -185,6 +190,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Env)) -> TestApp {
         accounts,
         uploads,
         posts,
+        analytics,
         publisher,
         webhooks,
         browser,

@@ -300,3 +300,114 @@ async fn a_run_over_500_accounts_keeps_under_the_limit_and_fails_none() {
     assert!(minutes >= 1);
     assert_eq!(app.sandbox.calls("/v2/user/info/"), 500);
 }
+
+/// analytics-api through its handler: the caller's accounts only, ranges
+/// checked, no token in any log line of the snapshot and its reads.
+#[tokio::test]
+async fn the_analytics_routes_answer_the_caller_only_and_refuse_bad_ranges() {
+    let logs = harness::logs::capture();
+    let app = spawn_app().await;
+    app.seed(
+        "tt-http-1",
+        "alice",
+        ANALYTICS_SCOPES,
+        tools::seed::Freshness::Fresh,
+    )
+    .await;
+    app.sandbox.set_profile_stats("tt-http-1", 10, 1, 100);
+    let videos = app.sandbox.add_videos("tt-http-1", 3);
+    // Today's snapshot, by the system clock the API's default range uses.
+    let snapshots = Snapshots::new(
+        app.store(),
+        app.sealer(),
+        app.tiktok(),
+        AnalyticsSettings::default(),
+        Clock::system(),
+    );
+    let id = AccountId::parse("tt-http-1").unwrap();
+    assert!(matches!(
+        snapshots.snapshot(&id).await.unwrap(),
+        SnapshotOutcome::Taken { videos: 3 }
+    ));
+    let call = |path: String, query: Vec<(&'static str, String)>, user: &'static str| {
+        let app = &app;
+        async move {
+            let query: Vec<(String, String)> =
+                query.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let event = harness::events::http_event("GET", &path, &query, Some(user));
+            let response = analytics_api::handle(&app.analytics, harness::events::request(&event))
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_str(&harness::body_text(&response)).unwrap_or_default();
+            (status, body)
+        }
+    };
+    let video = videos.last().unwrap().clone();
+    let (status, stats) = call("/accounts/tt-http-1/stats".into(), vec![], "alice").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["points"][0]["followers"], 10);
+    assert!(stats["points"][0]["date"].is_string());
+    let (status, list) = call(
+        "/accounts/tt-http-1/videos".into(),
+        vec![("limit", "2".into())],
+        "alice",
+    )
+    .await;
+    assert_eq!(
+        (status, list["videos"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    assert_eq!(list["videos"][0]["video_id"], video.as_str());
+    assert!(list["next_cursor"].is_string());
+    let path = format!("/accounts/tt-http-1/videos/{video}/stats");
+    let (status, one) = call(path.clone(), vec![], "alice").await;
+    assert_eq!(
+        (status, one["points"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, summary) = call("/analytics/summary".into(), vec![], "alice").await;
+    assert_eq!(status, 200);
+    assert_eq!(summary["accounts"][0]["followers"], 10);
+
+    // Another user's account or video: 404 on every route.
+    for path in [
+        "/accounts/tt-http-1/stats".to_owned(),
+        "/accounts/tt-http-1/videos".to_owned(),
+        path.clone(),
+    ] {
+        assert_eq!(call(path.clone(), vec![], "bob").await.0, 404, "{path}");
+    }
+    assert_eq!(
+        call("/analytics/summary".into(), vec![], "bob").await.1["accounts"],
+        serde_json::json!([])
+    );
+    // Bad ranges: 400.
+    for query in [
+        vec![
+            ("from", "2027-03-02".to_owned()),
+            ("to", "2027-03-01".to_owned()),
+        ],
+        vec![
+            ("from", "2025-01-01".to_owned()),
+            ("to", "2027-03-01".to_owned()),
+        ],
+        vec![("from", "last week".to_owned())],
+    ] {
+        let (status, body) = call("/accounts/tt-http-1/stats".into(), query, "alice").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_range"))
+        );
+    }
+
+    let captured = logs.contents();
+    assert!(
+        captured.contains("analytics.snapshot"),
+        "the capture sees the snapshot"
+    );
+    for secret in app.sandbox.secrets() {
+        assert!(!captured.contains(&secret), "a token reached the logs");
+    }
+}
