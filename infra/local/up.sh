@@ -4,7 +4,8 @@
 #   table, key, bucket, queues and schedule group created from
 #   template.yaml; the TikTok sandbox; the functions under `cargo lambda
 #   watch`; pollers feeding the publish queue to upload-publish and the
-#   refresh queue to refresh-worker (fan-out, as deployed); and a stand-in
+#   refresh queue to refresh-worker (fan-out, as deployed) and the
+#   analytics queue to analytics-snapshot; and a stand-in
 #   for EventBridge Scheduler that fires the posts' schedules. Then prints
 #   how to connect an account, publish, post, and refresh.
 set -euo pipefail
@@ -62,6 +63,9 @@ POST_SCHEDULE_DLQ_ARN=$POST_SCHEDULE_DLQ_ARN
 # refreshes each slice the refresh queue's poller hands it.
 REFRESH_MODE=fanout
 REFRESH_QUEUE_URL=$REFRESH_QUEUE_URL
+# The daily snapshot as deployed: analytics-snapshot plans one slice per
+# shard onto the analytics queue, whose poller hands them back to it.
+ANALYTICS_QUEUE_URL=$ANALYTICS_QUEUE_URL
 # cargo lambda watch runs every function with one environment: the longest
 # timeout the template gives any of them, and the emulator's slower calls.
 FUNCTION_TIMEOUT_SECONDS=900
@@ -86,6 +90,12 @@ nohup "$venv/bin/python" "$root/infra/local/sqs_pump.py" "$REFRESH_QUEUE_URL" \
   "http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/refresh-worker/invocations" 4 \
   > "$state_dir/refresh-pump.log" 2>&1 &
 echo $! > "$state_dir/refresh-pump.pid"
+
+echo "==> analytics queue -> analytics-snapshot (as Lambda's SQS poller, 4 at once)"
+nohup "$venv/bin/python" "$root/infra/local/sqs_pump.py" "$ANALYTICS_QUEUE_URL" \
+  "http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/analytics-snapshot/invocations" 4 \
+  > "$state_dir/analytics-pump.log" 2>&1 &
+echo $! > "$state_dir/analytics-pump.pid"
 
 echo "==> schedule group $POST_SCHEDULE_GROUP -> publish queue (as EventBridge Scheduler)"
 nohup "$venv/bin/python" "$root/infra/local/scheduler.py" "$POST_SCHEDULE_GROUP" \
@@ -124,6 +134,12 @@ slice per shard onto the refresh queue; refresh-worker refreshes them):
 
     .venv/bin/cargo-lambda lambda invoke token-refresh --data-file infra/events/token-refresh-scheduled.json
     .venv/bin/cargo-lambda lambda invoke token-refresh --data-file infra/events/token-refresh-dry-run.json
+
+Take today's analytics snapshot as the daily schedule does (analytics-snapshot
+plans one slice per shard onto the analytics queue and works each), then read it:
+
+    .venv/bin/cargo-lambda lambda invoke analytics-snapshot --data-file infra/events/analytics-snapshot-scheduled.json
+    .venv/bin/cargo-lambda lambda invoke analytics-api --data-file infra/events/analytics-api-summary.json
 
 Logs are in .local/*.log; stop everything with infra/local/down.sh.
 MSG

@@ -86,6 +86,7 @@ pub fn base_env(
             p.schedule_dead_letter_queue_arn.clone(),
         ),
         ("REFRESH_QUEUE_URL", p.refresh_queue_url.clone()),
+        ("ANALYTICS_QUEUE_URL", p.analytics_queue_url.clone()),
         ("PUBLISH_BACKOFF_MS", "10".into()),
         // Follow-ups become visible at once, so tests need not wait.
         ("PUBLISH_MAX_DEFER_SECONDS", "0".into()),

@@ -1,5 +1,5 @@
-//! Creates the table, the KMS key, the bucket, the publish and refresh
-//! queues (each with its dead-letter queue), the bucket's notifications to
+//! Creates the table, the KMS key, the bucket, the publish, refresh and
+//! analytics queues (each with its dead-letter queue), the bucket's notifications to
 //! the publish queue, and the posts' schedule group with its dead-letter
 //! queue on an emulator, exactly as `template.yaml` defines them.
 
@@ -30,6 +30,9 @@ pub struct Provisioned {
     /// The refresh queue: fan-out's slices.
     pub refresh_queue_url: String,
     pub refresh_dead_letter_queue_url: String,
+    /// The analytics queue: the daily snapshot's slices.
+    pub analytics_queue_url: String,
+    pub analytics_dead_letter_queue_url: String,
     /// The publish queue's ARN: the target of every post schedule.
     pub queue_arn: String,
     /// The EventBridge Scheduler group the posts' schedules live in.
@@ -95,6 +98,13 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         &format!("{prefix}-refresh"),
     )
     .await?;
+    let (analytics_queue_url, analytics_dead_letter_queue_url, _) = create_queues(
+        &clients.sqs,
+        &resources,
+        ("AnalyticsQueue", "AnalyticsQueueDeadLetterQueue"),
+        &format!("{prefix}-analytics"),
+    )
+    .await?;
     let (schedule_dead_letter_queue_url, schedule_dead_letter_queue_arn) = create_queue(
         &clients.sqs,
         &properties_named(&resources, "PostScheduleDeadLetterQueue")?,
@@ -127,6 +137,8 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
         dead_letter_queue_url,
         refresh_queue_url,
         refresh_dead_letter_queue_url,
+        analytics_queue_url,
+        analytics_dead_letter_queue_url,
         queue_arn,
         schedule_group,
         scheduler_role_arn,

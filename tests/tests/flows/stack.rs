@@ -24,7 +24,7 @@ async fn the_provisioned_table_has_the_templates_keys_indexes_and_ttl() {
         .filter_map(|i| i.index_name().map(str::to_owned))
         .collect();
     indexes.sort();
-    assert_eq!(indexes, ["by_owner", "due", "posts_by_owner"]);
+    assert_eq!(indexes, ["analytics", "by_owner", "due", "posts_by_owner"]);
     let keys: Vec<&str> = table
         .key_schema()
         .iter()
@@ -270,4 +270,110 @@ async fn the_upload_and_webhook_sample_events_drive_the_functions() {
     .await
     .unwrap();
     assert_eq!(webhook.status(), 401);
+}
+
+#[tokio::test]
+async fn the_analytics_queue_redrives_and_its_sample_events_drive_the_snapshot() {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let app = spawn_app().await;
+    let p = &app.provisioned;
+    assert_eq!(
+        app.env.get("ANALYTICS_QUEUE_URL"),
+        Some(p.analytics_queue_url.as_str())
+    );
+    let attributes = |url: String| {
+        let sqs = app.clients.sqs.clone();
+        async move {
+            sqs.get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(A::All)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap()
+        }
+    };
+    let queue = attributes(p.analytics_queue_url.clone()).await;
+    let redrive: serde_json::Value = serde_json::from_str(&queue[&A::RedrivePolicy]).unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "3"
+    );
+    let dead_letters = attributes(p.analytics_dead_letter_queue_url.clone()).await;
+    assert_eq!(
+        redrive["deadLetterTargetArn"].as_str(),
+        Some(dead_letters[&A::QueueArn].as_str())
+    );
+    assert!(dead_letters[&A::QueueArn].ends_with("-analytics-dlq"));
+    assert_eq!(queue[&A::VisibilityTimeout], "1800");
+
+    // analytics-snapshot builds from the stack's environment; the schedule
+    // plans one slice per shard onto the provisioned queue.
+    let snapshot = shared::startup::analytics_snapshot(&app.env)
+        .await
+        .expect("analytics-snapshot builds");
+    let scheduled = sample_event("analytics-snapshot-scheduled.json");
+    assert!(scheduled.get("Records").is_none(), "a plan, not a batch");
+    let slices = snapshot.snapshots.plan(snapshot.shards);
+    snapshot
+        .queue
+        .send_all(&slices, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let queue = attributes(p.analytics_queue_url.clone()).await;
+    assert_eq!(
+        queue[&A::ApproximateNumberOfMessages],
+        snapshot.shards.to_string()
+    );
+
+    // The slice sample's record is a slice; its shard has no account here.
+    let batch: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_value(sample_event("analytics-snapshot-slice.json")).unwrap();
+    let body = batch.records[0].body.as_deref().unwrap();
+    let slice: shared::service::analytics::SnapshotSlice = serde_json::from_str(body).unwrap();
+    assert_eq!(slice.shard, 0);
+    let deadline =
+        shared::support::deadline::Deadline::at(chrono::Utc::now() + chrono::Duration::minutes(15));
+    let report = snapshot.snapshots.work(slice, deadline).await.unwrap();
+    assert_eq!((report.taken, report.rest), (0, None));
+}
+
+#[tokio::test]
+async fn the_analytics_api_sample_events_drive_the_function() {
+    let app = spawn_app().await;
+    app.seed_account(
+        "tt-alice-1",
+        "local-user-1",
+        harness::publishing::ALL_SCOPES,
+    )
+    .await;
+    let api = shared::startup::analytics_api(&app.env)
+        .await
+        .expect("analytics-api builds");
+    // The sample's account, the sample's user, no snapshot yet: no points.
+    let stats = analytics_api::handle(
+        &api,
+        events::request(&sample_event("analytics-api-stats.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stats.status(), 200, "{}", body_text(&stats));
+    assert!(
+        body_text(&stats).contains(r#""points":[]"#),
+        "{}",
+        body_text(&stats)
+    );
+    let summary = analytics_api::handle(
+        &api,
+        events::request(&sample_event("analytics-api-summary.json")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status(), 200, "{}", body_text(&summary));
+    assert!(
+        body_text(&summary).contains("tt-alice-1"),
+        "{}",
+        body_text(&summary)
+    );
 }

@@ -318,6 +318,7 @@ fn only_the_roles_that_seal_or_open_may_use_the_token_key() {
         decrypters.into_iter().collect::<Vec<_>>(),
         [
             "AccountsApiFunctionRole",
+            "AnalyticsSnapshotFunctionRole",
             "OAuthCallbackFunctionRole",
             "RefreshWorkerFunctionRole",
             "TokenRefreshFunctionRole",
@@ -811,4 +812,255 @@ fn every_function_has_a_log_group_and_an_errors_alarm_and_every_dead_letter_queu
             "{queue}"
         );
     }
+}
+
+/// The DynamoDB leading keys a role statement is bound to.
+fn leading_keys(statement: &Value) -> Vec<&str> {
+    as_list(&statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Every (action, leading key) a function's role grants on the table
+/// itself, and every index it may query.
+fn table_grants(function: &Value) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
+    let mut grants = BTreeSet::new();
+    let mut indexes = BTreeSet::new();
+    for statement in role_statements(function) {
+        for resource in as_list(&statement["Resource"]) {
+            if let Some(index) = text(resource).and_then(|r| r.strip_prefix("${Table.Arn}/index/"))
+            {
+                assert_eq!(actions(statement), ["dynamodb:Query"], "{statement:?}");
+                indexes.insert(index.to_owned());
+            } else if target(resource) == Some("Table") {
+                let keys = leading_keys(statement);
+                assert!(
+                    !keys.is_empty(),
+                    "every table grant names its keys: {statement:?}"
+                );
+                for action in actions(statement) {
+                    for key in &keys {
+                        grants.insert((action.to_owned(), (*key).to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    (grants, indexes)
+}
+
+#[test]
+fn the_daily_snapshot_is_fanned_out_on_its_own_queue_within_its_keys() {
+    let template = template();
+    let resources = &template["Resources"];
+    let function = &resources["AnalyticsSnapshotFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("analytics-snapshot")
+    );
+    let properties = &function["Properties"];
+    let variables = &properties["Environment"]["Variables"];
+    assert_eq!(
+        target(&variables["ANALYTICS_QUEUE_URL"]),
+        Some("AnalyticsQueue")
+    );
+    assert_eq!(target(&variables["TOKEN_KEY_ID"]), Some("TokenKey"));
+    assert_eq!(
+        target(&variables["TIKTOK_CLIENT_SECRET_ARN"]),
+        Some("TikTokClientSecretArn")
+    );
+    // The tunables are parameters, with the code's defaults and bounds.
+    let defaults = shared::service::analytics::AnalyticsSettings::default();
+    for (variable, parameter, default, bounds) in [
+        (
+            "ANALYTICS_VIDEOS_PER_ACCOUNT",
+            "AnalyticsVideosPerAccount",
+            defaults.videos_per_account,
+            (0, 1000),
+        ),
+        (
+            "ANALYTICS_RETENTION_DAYS",
+            "AnalyticsRetentionDays",
+            defaults.retention_days,
+            (1, 3650),
+        ),
+        (
+            "ANALYTICS_APP_REQUESTS_PER_MINUTE",
+            "AnalyticsAppRequestsPerMinute",
+            defaults.app_requests_per_minute,
+            (1, 1_000_000),
+        ),
+    ] {
+        assert_eq!(target(&variables[variable]), Some(parameter), "{variable}");
+        let p = &template["Parameters"][parameter];
+        assert_eq!(
+            number(&p["Default"]),
+            Some(u64::from(default)),
+            "{parameter}"
+        );
+        assert_eq!(
+            (number(&p["MinValue"]), number(&p["MaxValue"])),
+            (Some(bounds.0), Some(bounds.1)),
+            "{parameter}"
+        );
+    }
+
+    // Planned once a day, its undelivered events kept; each slice one
+    // invocation, failures reported per record.
+    let events = &properties["Events"];
+    let daily = &events["Daily"]["Properties"];
+    assert_eq!(events["Daily"]["Type"].as_str(), Some("Schedule"));
+    let schedule = daily["Schedule"].as_str().expect("a schedule");
+    assert!(schedule.starts_with("cron("), "{schedule}");
+    assert_eq!(
+        target(&daily["DeadLetterConfig"]["Arn"]),
+        Some("AnalyticsScheduleDeadLetterQueue")
+    );
+    let rule = text(&daily["Name"]).expect("a named rule");
+    let policy = &resources["AnalyticsScheduleDeadLetterQueuePolicy"]["Properties"];
+    let statements = as_list(&policy["PolicyDocument"]["Statement"]);
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        text(&statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        Some(
+            format!(
+                "arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{rule}"
+            )
+            .as_str()
+        )
+    );
+    let slices = &events["Slices"]["Properties"];
+    assert_eq!(events["Slices"]["Type"].as_str(), Some("SQS"));
+    assert_eq!(target(&slices["Queue"]), Some("AnalyticsQueue"));
+    assert_eq!(number(&slices["BatchSize"]), Some(1));
+    assert_eq!(
+        slices["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert!(
+        (2..=1000)
+            .contains(&number(&slices["ScalingConfig"]["MaximumConcurrency"]).expect("a ceiling"))
+    );
+
+    // A slice in flight is not handed to a second worker.
+    let queue = &resources["AnalyticsQueue"]["Properties"];
+    let timeout = number(&properties["Timeout"]).expect("a timeout");
+    let visibility = number(&queue["VisibilityTimeout"]).expect("a visibility timeout");
+    assert!(visibility > timeout, "{visibility} <= {timeout}");
+    assert_eq!(
+        target(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
+        Some("AnalyticsQueueDeadLetterQueue")
+    );
+    // Only the snapshot sends slices.
+    let mut senders = BTreeSet::new();
+    for (name, function) in functions(&template) {
+        for statement in role_statements(function) {
+            if actions(statement).contains(&"sqs:SendMessage")
+                && target(&statement["Resource"]) == Some("AnalyticsQueue")
+            {
+                senders.insert(name.to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        senders.into_iter().collect::<Vec<_>>(),
+        ["AnalyticsSnapshotFunction"]
+    );
+
+    // Its table grants, exactly: accounts read, snapshots read and
+    // written, the Display API's counters counted.
+    let (grants, indexes) = table_grants(function);
+    let expected: BTreeSet<(String, String)> = [
+        ("dynamodb:GetItem", "ACCOUNT#*"),
+        ("dynamodb:GetItem", "STATS#*"),
+        ("dynamodb:GetItem", "VSTATS#*"),
+        ("dynamodb:GetItem", "VIDEOS#*"),
+        ("dynamodb:PutItem", "STATS#*"),
+        ("dynamodb:PutItem", "VSTATS#*"),
+        ("dynamodb:PutItem", "VIDEOS#*"),
+        ("dynamodb:BatchWriteItem", "STATS#*"),
+        ("dynamodb:BatchWriteItem", "VSTATS#*"),
+        ("dynamodb:BatchWriteItem", "VIDEOS#*"),
+        ("dynamodb:UpdateItem", "RATE#tiktok-user-info#*"),
+        ("dynamodb:UpdateItem", "RATE#tiktok-video-list#*"),
+        ("dynamodb:UpdateItem", "RATE#analytics-app#*"),
+    ]
+    .into_iter()
+    .map(|(a, k)| (a.to_owned(), k.to_owned()))
+    .collect();
+    assert_eq!(grants, expected);
+    assert_eq!(indexes.into_iter().collect::<Vec<_>>(), ["analytics"]);
+    // The analytics index is the snapshot's alone.
+    for (name, function) in functions(&template) {
+        if name != "AnalyticsSnapshotFunction" {
+            assert!(!table_grants(function).1.contains("analytics"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn analytics_api_serves_its_routes_behind_the_jwt_authorizer_and_only_reads() {
+    let template = template();
+    let authorizer = template["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"]
+        .as_str()
+        .expect("a default authorizer");
+    let function = &template["Resources"]["AnalyticsApiFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("analytics-api")
+    );
+    let mut routes = BTreeSet::new();
+    for event in function["Properties"]["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+    {
+        let p = &event["Properties"];
+        assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+        assert_eq!(target(&p["ApiId"]), Some("HttpApi"));
+        let auth = p["Auth"]["Authorizer"].as_str().unwrap_or(authorizer);
+        assert_eq!(auth, authorizer, "{p:?}");
+        routes.insert(format!(
+            "{} {}",
+            p["Method"].as_str().unwrap().to_uppercase(),
+            p["Path"].as_str().unwrap()
+        ));
+    }
+    assert_eq!(
+        routes.iter().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "GET /accounts/{account_id}/stats",
+            "GET /accounts/{account_id}/videos",
+            "GET /accounts/{account_id}/videos/{video_id}/stats",
+            "GET /analytics/summary"
+        ]
+    );
+    // It reads, and writes only the caller's request counters; it never
+    // touches tokens or the key.
+    let (grants, indexes) = table_grants(function);
+    for (action, key) in &grants {
+        match action.as_str() {
+            "dynamodb:GetItem" | "dynamodb:Query" => assert!(
+                ["ACCOUNT#*", "STATS#*", "VSTATS#*", "VIDEOS#*"].contains(&key.as_str()),
+                "{action} {key}"
+            ),
+            "dynamodb:UpdateItem" => assert_eq!(key, "RATE#api#*"),
+            other => panic!("analytics-api may {other} {key}"),
+        }
+    }
+    assert!(grants.contains(&("dynamodb:UpdateItem".into(), "RATE#api#*".into())));
+    assert_eq!(indexes.into_iter().collect::<Vec<_>>(), ["by_owner"]);
+    for statement in role_statements(function) {
+        for action in actions(statement) {
+            assert!(
+                action.starts_with("dynamodb:"),
+                "analytics-api may {action}"
+            );
+        }
+    }
+    assert!(
+        function["Properties"]["Environment"]["Variables"]["TOKEN_KEY_ID"].is_null(),
+        "no key for a reader"
+    );
 }

@@ -21,6 +21,11 @@ async fn main() -> anyhow::Result<()> {
         "REFRESH_DEAD_LETTER_QUEUE_URL={}",
         p.refresh_dead_letter_queue_url
     );
+    println!("ANALYTICS_QUEUE_URL={}", p.analytics_queue_url);
+    println!(
+        "ANALYTICS_DEAD_LETTER_QUEUE_URL={}",
+        p.analytics_dead_letter_queue_url
+    );
     println!("PUBLISH_QUEUE_ARN={}", p.queue_arn);
     println!("POST_SCHEDULE_GROUP={}", p.schedule_group);
     println!("POST_SCHEDULER_ROLE_ARN={}", p.scheduler_role_arn);
