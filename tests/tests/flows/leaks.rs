@@ -104,11 +104,13 @@ async fn no_token_reaches_the_logs_during_refresh() {
         .await
         .unwrap();
     app.tiktok().revoke(&tokens.access).await.unwrap();
+    // The first four token calls fail (the sweep's first attempts, spread
+    // over its concurrent accounts): retried, never three on one account.
     app.sandbox.add_fault(Fault {
         path_prefix: "/v2/oauth/token/".into(),
         kind: FaultKind::Status(503),
-        count: 0,
-        rate: 0.3,
+        count: 4,
+        rate: 0.0,
         after: 0,
     });
     let summary = app.refresher.run(Command::Sweep { dry_run: false }).await;
