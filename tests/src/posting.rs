@@ -16,9 +16,8 @@ use crate::{TestApp, body_text, events};
 impl TestApp {
     /// EventBridge Scheduler, as the functions reach it.
     pub async fn schedules(&self) -> Schedules {
-        let sdk = shared::adapters::aws::load(&self.env).await;
         Schedules::new(
-            aws_sdk_scheduler::Client::new(&sdk),
+            self.clients.scheduler.clone(),
             ScheduleSettings::from_env(&self.env).expect("schedule settings"),
         )
     }
@@ -58,8 +57,9 @@ impl TestApp {
 
     /// The names of every schedule in the group.
     pub async fn schedule_names(&self) -> Vec<String> {
-        let sdk = shared::adapters::aws::load(&self.env).await;
-        let output = aws_sdk_scheduler::Client::new(&sdk)
+        let output = self
+            .clients
+            .scheduler
             .list_schedules()
             .group_name(&self.provisioned.schedule_group)
             .send()

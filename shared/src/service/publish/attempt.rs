@@ -29,15 +29,6 @@ use crate::{
 /// What a post's target says while its media is still being uploaded.
 pub(super) const MEDIA_PENDING: &str = "waiting for the video to finish uploading";
 
-/// A post's target waits as `waiting`; an upload for one account keeps
-/// `uploaded` (nothing at TikTok yet) or `publishing`.
-fn waiting_status(upload: &Upload, status: UploadStatus) -> UploadStatus {
-    match (&upload.target, status) {
-        (Some(_), UploadStatus::Uploaded) => UploadStatus::Waiting,
-        (_, status) => status,
-    }
-}
-
 /// How long an upload_url is taken to live: TikTok's hour, less a margin.
 const UPLOAD_URL_LIFE: Span = Span::minutes(55);
 
@@ -91,6 +82,7 @@ impl Publisher {
             attempt,
             self.settings.max_attempts,
             stored.is_some(),
+            upload.target.is_some(),
             self.settings.max_defer,
         );
         let now = self.clock.now();
@@ -138,7 +130,6 @@ impl Publisher {
                 reason,
                 next_attempt,
             } => {
-                let status = waiting_status(&upload, status);
                 self.store
                     .release_upload(id, &owner, status, &reason, now)
                     .await?;
@@ -153,7 +144,6 @@ impl Publisher {
                 delay,
                 reason,
             } => {
-                let status = waiting_status(&upload, status);
                 let until = now + Span::from_std(delay).unwrap_or(Span::hours(24));
                 self.store
                     .wait_upload(id, &owner, status, &reason, until, now)

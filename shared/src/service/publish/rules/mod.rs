@@ -90,26 +90,36 @@ pub enum Settle {
     },
 }
 
+/// Where an upload waits between attempts: `publishing` once a publish_id
+/// is stored (the next attempt resumes it); before that, `waiting` for a
+/// post's target and `uploaded` for an upload of its own.
+pub fn waiting_status(publish_id_stored: bool, target: bool) -> UploadStatus {
+    match (publish_id_stored, target) {
+        (true, _) => UploadStatus::Publishing,
+        (false, true) => UploadStatus::Waiting,
+        (false, false) => UploadStatus::Uploaded,
+    }
+}
+
 /// Settles attempt number `attempt` (from 0), which ended in `step`, of at
 /// most `max_attempts`; `publish_id_stored`: whether the upload now has a
-/// publish_id. A deferral waits at most `max_defer`.
+/// publish_id; `target`: whether it is a post's target. A deferral waits at
+/// most `max_defer`.
 pub fn settle(
     step: Step,
     attempt: u32,
     max_attempts: u32,
     publish_id_stored: bool,
+    target: bool,
     max_defer: Duration,
 ) -> Settle {
+    let status = waiting_status(publish_id_stored, target);
     match step {
         Step::Transferred => Settle::Processing,
         Step::NotStored => Settle::AwaitUpload,
         Step::Failed(reason) => Settle::Fail(reason),
         Step::Wait { delay, reason } => Settle::Wait {
-            status: if publish_id_stored {
-                UploadStatus::Publishing
-            } else {
-                UploadStatus::Uploaded
-            },
+            status,
             delay,
             reason,
         },
@@ -119,11 +129,7 @@ pub fn settle(
         // Nothing reached TikTok without a stored publish_id, so the next
         // attempt either starts over or resumes that publish.
         Step::Defer { delay, reason } => Settle::Defer {
-            status: if publish_id_stored {
-                UploadStatus::Publishing
-            } else {
-                UploadStatus::Uploaded
-            },
+            status,
             delay: delay.min(max_defer),
             reason,
             next_attempt: attempt + 1,
@@ -159,11 +165,11 @@ mod tests {
     #[test]
     fn an_attempt_settles_processing_failed_or_deferred() {
         assert_eq!(
-            settle(Step::Transferred, 0, 24, true, MAX_DEFER),
+            settle(Step::Transferred, 0, 24, true, false, MAX_DEFER),
             Settle::Processing
         );
         assert_eq!(
-            settle(Step::Failed("no".into()), 0, 24, true, MAX_DEFER),
+            settle(Step::Failed("no".into()), 0, 24, true, false, MAX_DEFER),
             Settle::Fail("no".into())
         );
         // (attempt, publish_id stored, delay) -> status, delay, next attempt
@@ -181,7 +187,7 @@ mod tests {
         ];
         for (attempt, stored, delay, status, waits, next) in cases {
             assert_eq!(
-                settle(defer(delay, "busy"), attempt, 24, stored, MAX_DEFER),
+                settle(defer(delay, "busy"), attempt, 24, stored, false, MAX_DEFER),
                 Settle::Defer {
                     status,
                     delay: waits,
@@ -192,16 +198,19 @@ mod tests {
         }
         // A quota wait is not an attempt, and is not capped at SQS's delay.
         assert_eq!(
-            settle(wait(MINUTE * 300, "quota"), 23, 24, false, MAX_DEFER),
+            settle(wait(MINUTE * 300, "quota"), 23, 24, false, false, MAX_DEFER),
             Settle::Wait {
                 status: UploadStatus::Uploaded,
                 delay: MINUTE * 300,
                 reason: "quota".into()
             }
         );
+        // A post's target waits as `waiting` until TikTok has its publish.
+        assert_eq!(waiting_status(false, true), UploadStatus::Waiting);
+        assert_eq!(waiting_status(true, true), UploadStatus::Publishing);
         // The last attempt gives up, saying why.
         assert_eq!(
-            settle(defer(MINUTE, "busy"), 23, 24, true, MAX_DEFER),
+            settle(defer(MINUTE, "busy"), 23, 24, true, false, MAX_DEFER),
             Settle::Fail("gave up after 24 attempts: busy".into())
         );
     }
