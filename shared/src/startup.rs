@@ -21,6 +21,7 @@ use crate::{
         OAuthStartConfig, PostsApiConfig, PublishConfig, RefreshConfig, RefreshWorkerConfig,
         TokenConfig, TokenRefreshConfig, UploadPresignConfig, WebhookConfig,
     },
+    domain::schedule::DueShards,
     env::{ConfigError, Env},
     service::{
         accounts::Accounts,
@@ -179,7 +180,7 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
 pub struct AnalyticsSnapshot {
     pub snapshots: Snapshots,
     pub queue: Queue,
-    pub shards: u32,
+    pub shards: DueShards,
 }
 
 pub async fn analytics_snapshot(env: &Env) -> Result<AnalyticsSnapshot, StartupError> {
@@ -195,7 +196,7 @@ pub async fn analytics_snapshot(env: &Env) -> Result<AnalyticsSnapshot, StartupE
             Clock::system(),
         ),
         queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
-        shards: config.token.due_shards.count(),
+        shards: config.token.due_shards,
     })
 }
 

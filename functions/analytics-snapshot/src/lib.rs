@@ -29,7 +29,11 @@ pub async fn handle(app: &AnalyticsSnapshot, event: LambdaEvent<Value>) -> Resul
         let batch: SqsEvent = serde_json::from_value(event.payload)?;
         return Ok(serde_json::to_value(work(app, batch, deadline).await)?);
     }
-    let slices = app.snapshots.plan(app.shards);
+    let slices = app
+        .snapshots
+        .plan(app.shards)
+        .await
+        .map_err(|e| Error::from(chain_line(&e)))?;
     app.queue
         .send_all(&slices, std::time::Duration::ZERO)
         .await

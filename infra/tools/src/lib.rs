@@ -5,6 +5,7 @@
 
 pub mod aws_proxy;
 pub mod bench;
+pub mod prices;
 pub mod provision;
 pub mod seed;
 pub mod template;

@@ -251,6 +251,40 @@ async fn a_video_we_published_is_linked_to_its_upload_and_post() {
     assert!(page.videos.iter().any(|v| v.video.id == video), "{page:?}");
 }
 
+/// The plan covers the configured shards, and more while the refresh's
+/// record says accounts written under a wider `REFRESH_SHARDS` are still
+/// in the old shards.
+#[tokio::test]
+async fn the_plan_covers_the_shards_the_refresh_records_as_holding_accounts() {
+    use shared::domain::{
+        ports::RefreshLeases,
+        schedule::{DueShards, ShardSpan},
+    };
+    let app = spawn_app().await;
+    let (snapshots, _) = snapshots(&app);
+    let plain = snapshots.plan(DueShards::DEFAULT).await.unwrap();
+    assert_eq!(plain.len(), DueShards::DEFAULT.count() as usize);
+
+    // REFRESH_SHARDS went from 32 down to 16: shards 16..32 still hold
+    // accounts until they are written again.
+    app.store()
+        .record_shard_span(&ShardSpan {
+            widest: 32,
+            count: 16,
+            since: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let wider = snapshots.plan(DueShards::DEFAULT).await.unwrap();
+    let shards: Vec<u32> = wider.iter().map(|s| s.shard).collect();
+    assert_eq!(shards, (0..32).collect::<Vec<_>>());
+    assert!(
+        wider
+            .iter()
+            .all(|s| s.day == snapshots.today() && s.after.is_none())
+    );
+}
+
 /// 500 accounts in one day's run: the plan's slices, worked until done,
 /// each slice handed back when the app-wide cap of 600 calls a minute is
 /// used up and taken again a minute later (the test's clock). Every
@@ -270,7 +304,7 @@ async fn a_run_over_500_accounts_keeps_under_the_limit_and_fails_none() {
         })
         .await;
     let (snapshots, time) = snapshots(&app);
-    let mut queue: Vec<SnapshotSlice> = snapshots.plan(DueShards::DEFAULT.count());
+    let mut queue: Vec<SnapshotSlice> = snapshots.plan(DueShards::DEFAULT).await.unwrap();
     let (mut taken, mut waits, mut minutes) = (0, 0, 0);
     let mut calls_this_minute = 0;
     while let Some(slice) = queue.pop() {

@@ -315,7 +315,7 @@ async fn the_analytics_queue_redrives_and_its_sample_events_drive_the_snapshot()
         .expect("analytics-snapshot builds");
     let scheduled = sample_event("analytics-snapshot-scheduled.json");
     assert!(scheduled.get("Records").is_none(), "a plan, not a batch");
-    let slices = snapshot.snapshots.plan(snapshot.shards);
+    let slices = snapshot.snapshots.plan(snapshot.shards).await.unwrap();
     snapshot
         .queue
         .send_all(&slices, std::time::Duration::ZERO)
@@ -324,7 +324,7 @@ async fn the_analytics_queue_redrives_and_its_sample_events_drive_the_snapshot()
     let queue = attributes(p.analytics_queue_url.clone()).await;
     assert_eq!(
         queue[&A::ApproximateNumberOfMessages],
-        snapshot.shards.to_string()
+        snapshot.shards.count().to_string()
     );
 
     // The slice sample's record is a slice; its shard has no account here.

@@ -968,11 +968,12 @@ fn the_daily_snapshot_is_fanned_out_on_its_own_queue_within_its_keys() {
         ["AnalyticsSnapshotFunction"]
     );
 
-    // Its table grants, exactly: accounts read, snapshots read and
-    // written, the Display API's counters counted.
+    // Its table grants, exactly: accounts and the refresh's shard record
+    // read, snapshots read and written, the Display API's counters counted.
     let (grants, indexes) = table_grants(function);
     let expected: BTreeSet<(String, String)> = [
         ("dynamodb:GetItem", "ACCOUNT#*"),
+        ("dynamodb:GetItem", "REFRESH#SHARDS"),
         ("dynamodb:GetItem", "STATS#*"),
         ("dynamodb:GetItem", "VSTATS#*"),
         ("dynamodb:GetItem", "VIDEOS#*"),

@@ -4,14 +4,21 @@
 //! be sent again, delayed) when a rate limit is used up or its deadline is
 //! near. No Scan: each page is one Query of the index.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use chrono::NaiveDate;
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use super::{SnapshotError, SnapshotOutcome, Snapshots};
-use crate::{domain::ids::AccountId, support::deadline::Deadline};
+use crate::{
+    domain::{ids::AccountId, ports::RefreshLeases, schedule::DueShards},
+    support::deadline::Deadline,
+};
 
 /// Accounts read per page of a shard.
 const PAGE: i32 = 25;
@@ -44,16 +51,21 @@ pub struct SliceReport {
 }
 
 impl Snapshots {
-    /// Today's slices: one per shard.
-    pub fn plan(&self, shards: u32) -> Vec<SnapshotSlice> {
+    /// Today's slices: one per shard that may hold accounts. That is the
+    /// configured count, or more while the refresh's shard record says
+    /// accounts written under an earlier, wider count are still there
+    /// (read only: the refresh keeps the record).
+    pub async fn plan(&self, current: DueShards) -> Result<Vec<SnapshotSlice>, SnapshotError> {
+        let recorded = self.store().shard_span().await?;
+        let shards = recorded.map_or(0, |span| span.widest).max(current.count());
         let day = self.today();
-        (0..shards)
+        Ok((0..shards)
             .map(|shard| SnapshotSlice {
                 shard,
                 day,
                 after: None,
             })
-            .collect()
+            .collect())
     }
 
     /// Snapshots `slice`'s accounts until the shard is done, a limit is
@@ -80,9 +92,24 @@ impl Snapshots {
                 .store()
                 .accounts_in_shard(slice.shard, PAGE, after.as_ref())
                 .await?;
-            let outcomes: BTreeMap<usize, Result<SnapshotOutcome, SnapshotError>> =
+            // Once one account must wait for a limit, the rest of the page
+            // is not started: it would only be refused too.
+            let held_back = AtomicBool::new(false);
+            let outcomes: BTreeMap<usize, Option<Result<SnapshotOutcome, SnapshotError>>> =
                 stream::iter(accounts.iter().enumerate())
-                    .map(|(i, id)| async move { (i, self.snapshot(id).await) })
+                    .map(|(i, id)| {
+                        let held_back = &held_back;
+                        async move {
+                            if held_back.load(Ordering::Relaxed) {
+                                return (i, None);
+                            }
+                            let outcome = self.snapshot(id).await;
+                            if matches!(outcome, Ok(SnapshotOutcome::Later { .. })) {
+                                held_back.store(true, Ordering::Relaxed);
+                            }
+                            (i, Some(outcome))
+                        }
+                    })
                     .buffer_unordered(AT_ONCE)
                     .collect()
                     .await;
@@ -90,6 +117,11 @@ impl Snapshots {
             let mut wait = None;
             for (i, outcome) in outcomes {
                 let id = &accounts[i];
+                let Some(outcome) = outcome else {
+                    let (first, longest) = wait.unwrap_or((i, Duration::ZERO));
+                    wait = Some((first.min(i), longest));
+                    continue;
+                };
                 match outcome? {
                     SnapshotOutcome::Taken { .. } => report.taken += 1,
                     SnapshotOutcome::AlreadyDone => report.already_done += 1,

@@ -105,6 +105,18 @@ impl Snapshots {
         let Some(sealed) = account.sealed_tokens.as_ref() else {
             return Ok(SnapshotOutcome::Skipped("the account has no tokens".into()));
         };
+        // The user info call and the first video page are both admitted
+        // before either is made, so a used-up limit never leaves an account
+        // half asked (and asked again later); and before the tokens are
+        // opened, so a refusal costs no KMS call.
+        if let Some(later) = self.admit(&TIKTOK_USER_INFO, id).await? {
+            return Ok(later);
+        }
+        if self.settings.videos_per_account > 0
+            && let Some(later) = self.admit(&TIKTOK_VIDEO_LIST, id).await?
+        {
+            return Ok(later);
+        }
         let access = match self.sealer.open(id, sealed).await {
             Ok(tokens) => tokens.access,
             Err(SealError::Rejected) => {
@@ -114,9 +126,6 @@ impl Snapshots {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(later) = self.admit(&TIKTOK_USER_INFO, id).await? {
-            return Ok(later);
-        }
         let counts = match self.tiktok.user_stats(&access).await {
             Ok(counts) => counts,
             Err(e) => return Ok(tiktok_outcome("user info", &e)),
@@ -152,7 +161,10 @@ impl Snapshots {
         let mut videos: Vec<Video> = Vec::with_capacity(wanted);
         let mut cursor = None;
         while videos.len() < wanted {
-            if let Some(later) = self.admit(&TIKTOK_VIDEO_LIST, id).await? {
+            // The first page was admitted with the user info call.
+            if cursor.is_some()
+                && let Some(later) = self.admit(&TIKTOK_VIDEO_LIST, id).await?
+            {
                 return Ok(Err(later));
             }
             let page_size = (wanted - videos.len()).min(20) as u32;
@@ -179,7 +191,9 @@ impl Snapshots {
         id: &AccountId,
     ) -> Result<Option<SnapshotOutcome>, SnapshotError> {
         let app = RateLimit::per_minute("analytics-app", self.settings.app_requests_per_minute);
-        for (limit, key) in [(limit, id.as_ref()), (&app, "app")] {
+        // The app-wide cap first: it is the one used up in a large run, and
+        // a refusal there spends no token's count.
+        for (limit, key) in [(&app, "app"), (limit, id.as_ref())] {
             match self.limiter.admit(limit, key).await {
                 Ok(()) => {}
                 Err(LimitError::Limited {
