@@ -4,8 +4,9 @@
 //!
 //!     infra/bench/analytics.sh [--accounts 2000] [--videos 20] [--latency-ms 100]
 //!         [--workers 4] [--app-rpm 600] [--refresh-accounts 2000] [--sweeps 3]
+//!         [--refresh-endpoint URL]
 //!
-//! Two stacks on the emulator, one sandbox:
+//! Three stacks, one sandbox:
 //! - the first holds `--accounts` connected accounts with every scope and
 //!   `--videos` videos each: analytics-snapshot plans today's slices onto
 //!   the analytics queue and `--workers` workers (Lambda's SQS poller at the
@@ -16,10 +17,12 @@
 //!   cap (TikTok calls / cap per minute), AWS calls per account (a counting
 //!   proxy), bytes stored per account per day (DynamoDB's item sizes,
 //!   measured on a sample), TikTok calls, peak RSS.
-//! - the second holds as many accounts again and `--refresh-accounts`
-//!   accounts due for a refresh: `--sweeps` token-refresh sweeps alone, then
-//!   sweeps back to back while this stack's snapshot runs; the sweeps'
-//!   median wall times, alone and beside the snapshot, are the delay.
+//! - the second holds as many accounts again, and a third
+//!   `--refresh-accounts` accounts due for a refresh (on the emulator at
+//!   `--refresh-endpoint`, the snapshot's by default): `--sweeps`
+//!   token-refresh sweeps alone, then sweeps back to back while the second
+//!   stack's snapshot runs; the sweeps' median wall times, alone and beside
+//!   the snapshot, are the delay.
 
 use std::{
     collections::HashMap,
@@ -79,6 +82,8 @@ struct Args {
     app_rpm: u32,
     refresh_accounts: usize,
     sweeps: usize,
+    /// The emulator the refresh's stack lives on (default: the snapshot's).
+    refresh_endpoint: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -90,10 +95,15 @@ fn args() -> anyhow::Result<Args> {
         app_rpm: 600,
         refresh_accounts: 2_000,
         sweeps: 3,
+        refresh_endpoint: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
+        if flag == "--refresh-endpoint" {
+            args.refresh_endpoint = Some(value);
+            continue;
+        }
         let number: usize = value
             .parse()
             .with_context(|| format!("{flag} takes a number"))?;
@@ -143,11 +153,16 @@ async fn main() -> anyhow::Result<()> {
 
     // Everything seeded first, at no latency.
     let started = Instant::now();
-    let mut alone = bench.stack("snapshot alone").await?;
+    let endpoint = aws_endpoint();
+    let mut alone = bench.stack("snapshot alone", &endpoint).await?;
     bench.seed_analytics(&mut alone, "a").await?;
-    let mut beside = bench.stack("snapshot beside refreshes").await?;
+    let mut beside = bench.stack("snapshot beside refreshes", &endpoint).await?;
     bench.seed_analytics(&mut beside, "b").await?;
-    let refresh_ids = bench.seed_refresh(&mut beside).await?;
+    let mut refreshes = match &bench.args.refresh_endpoint {
+        Some(own) => bench.stack("refreshes", own).await?,
+        None => bench.stack("refreshes", &endpoint).await?,
+    };
+    let refresh_ids = bench.seed_refresh(&mut refreshes).await?;
     eprintln!(
         "seeded {} + {} analytics accounts ({} videos each) and {} refresh accounts in {:.1} s",
         bench.args.accounts,
@@ -171,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sweeps_alone = Vec::new();
     if !refresh_ids.is_empty() {
         for _ in 0..bench.args.sweeps {
-            sweeps_alone.push(bench.sweep(&beside, &refresh_ids).await?);
+            sweeps_alone.push(bench.sweep(&refreshes, &refresh_ids).await?);
         }
     }
 
@@ -187,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     if !refresh_ids.is_empty() {
         let running = bench.start_snapshot(&beside)?;
         while !running.done.load(Ordering::Relaxed) || sweeps_beside.is_empty() {
-            sweeps_beside.push(bench.sweep(&beside, &refresh_ids).await?);
+            sweeps_beside.push(bench.sweep(&refreshes, &refresh_ids).await?);
         }
         beside_run = Some(running.finish().await?);
     }
@@ -291,12 +306,14 @@ impl Bench {
         Ok(())
     }
 
-    async fn stack(&self, name: &str) -> anyhow::Result<BenchStack> {
+    /// A stack of its own on the emulator at `endpoint`.
+    async fn stack(&self, name: &str, endpoint: &str) -> anyhow::Result<BenchStack> {
         let prefix = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let provisioned = provision::provision(&self.clients, &prefix)
+        let clients = Clients::new(&aws::load(&emulator_env(endpoint)).await);
+        let provisioned = provision::provision(&clients, &prefix)
             .await
             .with_context(|| format!("provisioning the stack {name}"))?;
-        let mut env = emulator_env(&aws_endpoint());
+        let mut env = emulator_env(endpoint);
         set_function_env(&mut env, &provisioned, &self.sandbox)?;
         env.set(
             "ANALYTICS_QUEUE_URL",
@@ -307,14 +324,14 @@ impl Bench {
             self.args.app_rpm.to_string(),
         );
         env.set("ANALYTICS_VIDEOS_PER_ACCOUNT", self.args.videos.to_string());
-        let store = Store::new(self.clients.dynamodb.clone(), &TableName::from_env(&env)?);
-        let sealer = KmsSealer::new(self.clients.kms.clone(), KeyId::from_env(&env)?);
+        let store = Store::new(clients.dynamodb.clone(), &TableName::from_env(&env)?);
+        let sealer = KmsSealer::new(clients.kms.clone(), KeyId::from_env(&env)?);
         Ok(BenchStack {
             env,
             store,
             sealer,
-            analytics_proxy: Arc::new(AwsProxy::spawn(aws_endpoint()).await?),
-            refresh_proxy: AwsProxy::spawn(aws_endpoint()).await?,
+            analytics_proxy: Arc::new(AwsProxy::spawn(endpoint.to_owned()).await?),
+            refresh_proxy: AwsProxy::spawn(endpoint.to_owned()).await?,
             analytics_ids: Vec::new(),
             indexed: 0,
         })
