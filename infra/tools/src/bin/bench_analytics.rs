@@ -340,22 +340,56 @@ impl Bench {
     /// `--accounts` accounts with every scope, not due for a refresh, each
     /// with `--videos` videos at the sandbox.
     async fn seed_analytics(&self, stack: &mut BenchStack, tag: &str) -> anyhow::Result<()> {
-        let ids: Vec<AccountId> = (0..self.args.accounts)
-            .map(|i| AccountId::parse(format!("analytics-{tag}-{i}")))
+        let ids = self
+            .seed(
+                stack,
+                &format!("analytics-{tag}"),
+                self.args.accounts,
+                ALL_SCOPES,
+                self.args.videos,
+            )
+            .await?;
+        stack.analytics_ids = ids;
+        Ok(())
+    }
+
+    /// `--refresh-accounts` accounts without the analytics scopes.
+    async fn seed_refresh(&self, stack: &mut BenchStack) -> anyhow::Result<Vec<AccountId>> {
+        self.seed(
+            stack,
+            "refresh",
+            self.args.refresh_accounts,
+            REFRESH_SCOPES,
+            0,
+        )
+        .await
+    }
+
+    /// `count` accounts `{prefix}-{i}` with `scopes`, not due for a
+    /// refresh, holding tokens the sandbox issued, each with `videos`
+    /// videos there.
+    async fn seed(
+        &self,
+        stack: &mut BenchStack,
+        prefix: &str,
+        count: usize,
+        scopes: &str,
+        videos: usize,
+    ) -> anyhow::Result<Vec<AccountId>> {
+        let ids: Vec<AccountId> = (0..count)
+            .map(|i| AccountId::parse(format!("{prefix}-{i}")))
             .collect::<Result<_, _>>()?;
-        let videos = self.args.videos;
         let (store, sealer) = (&stack.store, &stack.sealer);
         stream::iter(ids.iter())
             .map(|id| async move {
                 let tokens =
-                    seed::sandbox_grant(&self.http, &self.sandbox.url, id.as_ref(), ALL_SCOPES)
-                        .await?;
+                    seed::sandbox_grant(&self.http, &self.sandbox.url, id.as_ref(), scopes).await?;
                 seed::account(
                     store,
                     sealer,
                     id.as_ref(),
                     "bench-user",
-                    ALL_SCOPES,
+                    scopes,
                     &tokens,
                     Freshness::Fresh,
                 )
@@ -375,38 +409,6 @@ impl Bench {
             .await
             .into_iter()
             .collect::<anyhow::Result<Vec<()>>>()?;
-        stack.indexed += ids.len();
-        stack.analytics_ids = ids;
-        Ok(())
-    }
-
-    /// `--refresh-accounts` accounts without the analytics scopes.
-    async fn seed_refresh(&self, stack: &mut BenchStack) -> anyhow::Result<Vec<AccountId>> {
-        let ids: Vec<AccountId> = (0..self.args.refresh_accounts)
-            .map(|i| AccountId::parse(format!("refresh-{i}")))
-            .collect::<Result<_, _>>()?;
-        let (store, sealer) = (&stack.store, &stack.sealer);
-        stream::iter(ids.iter())
-            .map(|id| async move {
-                let tokens =
-                    seed::sandbox_grant(&self.http, &self.sandbox.url, id.as_ref(), REFRESH_SCOPES)
-                        .await?;
-                seed::account(
-                    store,
-                    sealer,
-                    id.as_ref(),
-                    "bench-user",
-                    REFRESH_SCOPES,
-                    &tokens,
-                    Freshness::Fresh,
-                )
-                .await
-            })
-            .buffer_unordered(32)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<Vec<_>>>()?;
         stack.indexed += ids.len();
         Ok(ids)
     }
