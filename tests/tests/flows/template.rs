@@ -1042,7 +1042,7 @@ fn analytics_api_serves_its_routes_behind_the_jwt_authorizer_and_only_reads() {
     let (grants, indexes) = table_grants(function);
     for (action, key) in &grants {
         match action.as_str() {
-            "dynamodb:GetItem" | "dynamodb:Query" => assert!(
+            "dynamodb:GetItem" | "dynamodb:BatchGetItem" | "dynamodb:Query" => assert!(
                 ["ACCOUNT#*", "STATS#*", "VSTATS#*", "VIDEOS#*"].contains(&key.as_str()),
                 "{action} {key}"
             ),

@@ -417,28 +417,31 @@ impl Store {
         Ok(())
     }
 
-    /// The links of `videos` on `account`, where there are any.
+    /// The links of `videos` on `account`, where there are any (one
+    /// BatchGetItem per 100).
     #[tracing::instrument(name = "store.video_links", skip_all, fields(account_id = %account))]
     pub async fn video_links(
         &self,
         account: &AccountId,
         videos: &[&str],
     ) -> Result<HashMap<String, VideoLink>, StoreError> {
+        let keys = videos
+            .iter()
+            .map(|video| key(videos_pk(account), &format!("LINK#{video}")))
+            .collect();
         let mut links = HashMap::new();
-        for video in videos {
-            let Some(item) = self
-                .get_consistent(
-                    key(videos_pk(account), &format!("LINK#{video}")),
-                    "DynamoDB GetItem (video link)",
-                )
-                .await?
-            else {
-                continue;
-            };
+        for item in self
+            .batch_get_consistent(keys, "DynamoDB BatchGetItem (video links)")
+            .await?
+        {
+            let video = get_s(&item, "sk")?
+                .strip_prefix("LINK#")
+                .ok_or_else(|| StoreError::Corrupt("video link sk".into()))?
+                .to_owned();
             let upload_id = UploadId::parse(get_s(&item, "upload_id")?)
                 .ok_or_else(|| StoreError::Corrupt("video link upload_id".into()))?;
             let post_id = opt_s(&item, "post_id").and_then(PostId::parse);
-            links.insert((*video).to_owned(), VideoLink { upload_id, post_id });
+            links.insert(video, VideoLink { upload_id, post_id });
         }
         Ok(links)
     }

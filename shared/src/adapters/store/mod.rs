@@ -28,10 +28,15 @@ pub mod rate;
 pub mod states;
 pub mod uploads;
 
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+
 use crate::{
     domain::{ports::StoreError, schedule::DueShards},
     env::{ConfigError, Env},
 };
+
+/// DynamoDB's BatchGetItem limit.
+const BATCH_GET: usize = 100;
 
 /// The DynamoDB table holding every item (`TABLE_NAME`).
 #[derive(Clone, Debug)]
@@ -101,6 +106,58 @@ impl Store {
             .await
             .map_err(item::unavailable(operation))?;
         Ok(output.item)
+    }
+
+    /// The items at `keys` that exist, read consistently, in batches of
+    /// BatchGetItem's 100; keys DynamoDB leaves unprocessed (throttling)
+    /// are asked again a few times.
+    async fn batch_get_consistent(
+        &self,
+        keys: Vec<item::Item>,
+        operation: &'static str,
+    ) -> Result<Vec<item::Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(BATCH_GET) {
+            let mut keys = batch.to_vec();
+            keys.dedup();
+            for _ in 0..5 {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(item::unavailable("DynamoDB KeysAndAttributes builder"))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(item::unavailable(operation))?;
+                found.extend(
+                    output
+                        .responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                keys = output
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "{operation} left {} keys unprocessed",
+                    keys.len()
+                )));
+            }
+        }
+        Ok(found)
     }
 
     /// Writes `item`, which must not exist yet (`AlreadyExists` otherwise).

@@ -12,9 +12,7 @@
 
 use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
-    types::{
-        AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
-    },
+    types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update},
 };
 use chrono::{DateTime, Utc};
 
@@ -29,9 +27,6 @@ use crate::domain::{
     post::{Post, PostTarget},
     upload::{Media, PostSettings, PublishMode, Upload, UploadStatus},
 };
-
-/// DynamoDB's BatchGetItem limit.
-const BATCH_GET: usize = 100;
 
 pub(super) fn post_key(id: &PostId) -> Item {
     key(format!("POST#{id}"), "POST")
@@ -180,51 +175,17 @@ impl Store {
     /// an upload), read consistently.
     #[tracing::instrument(name = "store.get_uploads", skip_all, fields(uploads = ids.len()))]
     pub async fn get_uploads(&self, ids: &[UploadId]) -> Result<Vec<Option<Upload>>, StoreError> {
-        let mut found: Vec<Upload> = Vec::with_capacity(ids.len());
-        for batch in ids.chunks(BATCH_GET) {
-            let mut keys: Vec<Item> = batch.iter().map(upload_key).collect();
-            keys.dedup();
-            // Unprocessed keys come back on throttling: ask again, a few times.
-            for _ in 0..5 {
-                if keys.is_empty() {
-                    break;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(unavailable("DynamoDB KeysAndAttributes builder"))?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable("DynamoDB BatchGetItem (uploads)"))?;
-                for item in output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if opt_s(&item, "kind") != Some(MEDIA) {
-                        found.push(upload_from_item(&item)?);
-                    }
-                }
-                keys = output
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-            if !keys.is_empty() {
-                return Err(StoreError::Unavailable(anyhow::anyhow!(
-                    "DynamoDB BatchGetItem left {} keys unprocessed",
-                    keys.len()
-                )));
-            }
-        }
+        let items = self
+            .batch_get_consistent(
+                ids.iter().map(upload_key).collect(),
+                "DynamoDB BatchGetItem (uploads)",
+            )
+            .await?;
+        let found: Vec<Upload> = items
+            .iter()
+            .filter(|item| opt_s(item, "kind") != Some(MEDIA))
+            .map(upload_from_item)
+            .collect::<Result<_, _>>()?;
         Ok(ids
             .iter()
             .map(|id| found.iter().find(|u| &u.id == id).cloned())
