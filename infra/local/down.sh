@@ -2,6 +2,7 @@
 # Stops the local stack started by up.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+stop "$state_dir/local-api.pid"
 stop "$state_dir/pump.pid"
 stop "$state_dir/refresh-pump.pid"
 stop "$state_dir/analytics-pump.pid"

@@ -332,9 +332,13 @@ fn bad_page(message: &str) -> Response {
 }
 
 /// The authorize page: validates the request like TikTok and, playing the
-/// user, approves (or denies with `sandbox_decision=deny`).
+/// user, approves (or denies with `sandbox_decision=deny`). A browser that
+/// has not decided yet (it asks for HTML, and names neither `sandbox_user`
+/// nor `sandbox_decision`) gets a consent page first, where a person picks
+/// the TikTok user and approves or denies; programs are answered at once.
 async fn authorize(
     AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let config = &shared.config;
@@ -360,6 +364,13 @@ async fn authorize(
     if scopes.is_empty() {
         return bad_page("scope is required");
     }
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !q.contains_key("sandbox_user") && !q.contains_key("sandbox_decision") {
+        return consent_page(&q, &scopes);
+    }
     {
         let mut pairs = target.query_pairs_mut();
         if q.get("sandbox_decision").map(String::as_str) == Some("deny") {
@@ -373,7 +384,11 @@ async fn authorize(
                 .unwrap_or_else(|| scopes.join(","));
             let code = random_token("");
             let mut state = shared.state();
-            let user = state.user(q.get("sandbox_user").map(String::as_str));
+            let user = state.user(
+                q.get("sandbox_user")
+                    .map(|u| u.trim())
+                    .filter(|u| !u.is_empty()),
+            );
             state.codes.insert(
                 code.clone(),
                 CodeGrant {
@@ -393,6 +408,56 @@ async fn authorize(
         }
     }
     (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+}
+
+/// The consent screen a browser sees: the app's scopes, a TikTok user to
+/// act as (a new one when left empty), and Authorize or Deny. The form
+/// sends the same request back with the person's decision.
+fn consent_page(q: &HashMap<String, String>, scopes: &[&str]) -> Response {
+    let hidden: String = q
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let items: String = scopes
+        .iter()
+        .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+        .collect();
+    let page = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>TikTok sandbox: authorize</title>
+<style>body{{font:16px system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}}
+label,input{{display:block;font:inherit;margin:.4rem 0}}input{{width:100%;padding:.4rem}}
+button{{font:inherit;padding:.5rem 1rem;margin-right:.5rem}}</style></head><body>
+<h1>TikTok sandbox</h1>
+<p>An app asks to use your TikTok account with these scopes:</p><ul>{items}</ul>
+<form method="get" action="/v2/auth/authorize/">{hidden}
+<label for="sandbox_user">TikTok user (open_id; empty for a new one)</label>
+<input id="sandbox_user" name="sandbox_user" maxlength="64" pattern="[A-Za-z0-9._-]*">
+<button type="submit" name="sandbox_decision" value="allow">Authorize</button>
+<button type="submit" name="sandbox_decision" value="deny">Deny</button>
+</form></body></html>"#
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A flat OAuth error waiting to be sent.

@@ -116,7 +116,8 @@ pub async fn provision(clients: &Clients, prefix: &str) -> anyhow::Result<Provis
     create_schedule_group(&clients.scheduler, &resources, &schedule_group).await?;
     let scheduler_role_arn = scheduler_role_arn(&queue_arn, prefix)?;
     let bucket = format!("{prefix}-uploads").to_lowercase();
-    let bucket_props = properties_of(&resources, "AWS::S3::Bucket")?;
+    // By name: the console's bucket is an S3 bucket too, and is not local.
+    let bucket_props = properties_named(&resources, "UploadBucket")?;
     create_bucket(&clients.s3, &bucket_props, &bucket).await?;
     notify_queue(&clients.s3, &bucket_props, &bucket, &queue_arn).await?;
     // S3 announces a new notification with an `s3:TestEvent` message, which

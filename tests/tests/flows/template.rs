@@ -2,9 +2,12 @@
 //! within its bounds and its secrets with their owners. Each test names one
 //! promise the README makes about the deployment.
 
-use std::{collections::BTreeSet, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
 
-use serde_yaml::Value;
+use serde_yaml::{Value, value::TaggedValue};
 
 fn template() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
@@ -399,37 +402,673 @@ fn the_webhook_cannot_delete_uploads_or_accounts() {
     }
 }
 
+/// The pseudo parameters' values where intrinsics are evaluated here.
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/tiktok-manager/1c2fa620-982a-11e3-aff7-50e2416294e0";
+
+/// The console's origin, as evaluated here: its distribution's domain name
+/// stands for itself.
+const CONSOLE: &str = "https://ConsoleDistribution.DomainName";
+
+/// The template's intrinsics evaluated as CloudFormation would for the
+/// parameter values given (the others at their defaults), so a test reads
+/// what a deployment gets. A resource's `!Ref` is `ref:Name`, an attribute
+/// `Name.Attribute`.
+struct Deployment<'t> {
+    template: &'t Value,
+    parameters: BTreeMap<String, String>,
+}
+
+impl<'t> Deployment<'t> {
+    fn new(template: &'t Value, given: &[(&str, &str)]) -> Self {
+        let mut parameters = BTreeMap::new();
+        for (name, parameter) in template["Parameters"].as_mapping().expect("parameters") {
+            let default = match &parameter["Default"] {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            if let (Some(name), Some(default)) = (name.as_str(), default) {
+                parameters.insert(name.to_owned(), default);
+            }
+        }
+        for (name, value) in given {
+            assert!(
+                template["Parameters"][*name].is_mapping(),
+                "no parameter {name}"
+            );
+            parameters.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self {
+            template,
+            parameters,
+        }
+    }
+
+    fn reference(&self, name: &str) -> Value {
+        let pseudo = match name {
+            "AWS::NoValue" => return Value::Null,
+            "AWS::Region" => "us-east-1",
+            "AWS::AccountId" => "123456789012",
+            "AWS::Partition" => "aws",
+            "AWS::URLSuffix" => "amazonaws.com",
+            "AWS::StackName" => "tiktok-manager",
+            "AWS::StackId" => STACK_ID,
+            _ => "",
+        };
+        if !pseudo.is_empty() {
+            return Value::from(pseudo);
+        }
+        let parameter = &self.template["Parameters"][name];
+        if parameter.is_mapping() {
+            let value = self
+                .parameters
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} has no value"));
+            return if parameter["Type"].as_str() == Some("CommaDelimitedList") {
+                Value::Sequence(value.split(',').map(Value::from).collect())
+            } else {
+                Value::from(value.as_str())
+            };
+        }
+        assert!(
+            self.template["Resources"][name].is_mapping(),
+            "no resource {name}"
+        );
+        Value::from(format!("ref:{name}"))
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.template["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.holds(condition)
+    }
+
+    fn holds(&self, condition: &Value) -> bool {
+        let Value::Tagged(tagged) = condition else {
+            panic!("a condition function: {condition:?}")
+        };
+        let args = || tagged.value.as_sequence().expect("arguments");
+        match function_name(tagged).as_str() {
+            "Equals" => self.eval(&args()[0]) == self.eval(&args()[1]),
+            "Not" => !self.holds(&args()[0]),
+            "And" => args().iter().all(|c| self.holds(c)),
+            "Or" => args().iter().any(|c| self.holds(c)),
+            "Condition" => self.condition(tagged.value.as_str().expect("a name")),
+            other => panic!("condition function {other}"),
+        }
+    }
+
+    /// `value` with every intrinsic in it evaluated (`AWS::NoValue` drops
+    /// its list item or key).
+    fn eval(&self, value: &Value) -> Value {
+        match value {
+            Value::Sequence(items) => Value::Sequence(
+                items
+                    .iter()
+                    .map(|v| self.eval(v))
+                    .filter(|v| !v.is_null())
+                    .collect(),
+            ),
+            Value::Mapping(map) => Value::Mapping(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.eval(v)))
+                    .filter(|(_, v)| !v.is_null())
+                    .collect(),
+            ),
+            Value::Tagged(tagged) => self.function(tagged),
+            other => other.clone(),
+        }
+    }
+
+    fn function(&self, tagged: &TaggedValue) -> Value {
+        let args = || tagged.value.as_sequence().expect("arguments");
+        let string = |v: &Value| self.eval(v).as_str().expect("a string").to_owned();
+        match function_name(tagged).as_str() {
+            "Ref" => self.reference(tagged.value.as_str().expect("a name")),
+            "GetAtt" => Value::from(tagged.value.as_str().expect("Name.Attribute")),
+            "Sub" => match &tagged.value {
+                Value::String(pattern) => Value::from(self.substitute(pattern, &Value::Null)),
+                Value::Sequence(a) => {
+                    Value::from(self.substitute(a[0].as_str().expect("a pattern"), &a[1]))
+                }
+                other => panic!("Sub {other:?}"),
+            },
+            "Join" => {
+                let items = self.eval(&args()[1]);
+                let parts: Vec<&str> = items
+                    .as_sequence()
+                    .expect("a list to join")
+                    .iter()
+                    .map(|v| v.as_str().expect("strings to join"))
+                    .collect();
+                Value::from(parts.join(args()[0].as_str().expect("a delimiter")))
+            }
+            "Split" => {
+                let delimiter = args()[0].as_str().expect("a delimiter");
+                Value::Sequence(
+                    string(&args()[1])
+                        .split(delimiter)
+                        .map(Value::from)
+                        .collect(),
+                )
+            }
+            "Select" => {
+                let index = number(&self.eval(&args()[0])).expect("an index");
+                let list = self.eval(&args()[1]);
+                list.as_sequence().expect("a list")[usize::try_from(index).expect("an index")]
+                    .clone()
+            }
+            "If" => {
+                let condition = args()[0].as_str().expect("a condition");
+                self.eval(&args()[if self.condition(condition) { 1 } else { 2 }])
+            }
+            other => panic!("{other} is not evaluated here"),
+        }
+    }
+
+    fn substitute(&self, pattern: &str, variables: &Value) -> String {
+        let mut out = String::new();
+        let mut rest = pattern;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = start + rest[start..].find('}').expect("a closing brace");
+            let name = &rest[start + 2..end];
+            let value = if !variables[name].is_null() {
+                self.eval(&variables[name])
+            } else if name.contains('.') {
+                Value::from(name)
+            } else {
+                self.reference(name)
+            };
+            out.push_str(value.as_str().expect("a string to substitute"));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A resource's property, evaluated.
+    fn property(&self, resource: &str, path: &[&str]) -> Value {
+        let mut value = &self.template["Resources"][resource]["Properties"];
+        for key in path {
+            value = &value[*key];
+        }
+        assert!(!value.is_null(), "{resource} {path:?}");
+        self.eval(value)
+    }
+
+    fn output(&self, name: &str) -> Value {
+        self.eval(&self.template["Outputs"][name]["Value"])
+    }
+}
+
+fn function_name(tagged: &TaggedValue) -> String {
+    tagged.tag.to_string().trim_start_matches('!').to_owned()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    as_list(value)
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// An origin parameter's pattern, as CloudFormation applies it (whole value).
+fn origin_pattern(template: &Value, parameter: &str) -> regex_lite::Regex {
+    let pattern = template["Parameters"][parameter]["AllowedPattern"]
+        .as_str()
+        .expect("a pattern");
+    regex_lite::Regex::new(&format!("^(?:{pattern})$")).expect("a regex")
+}
+
+/// Origins no parameter may name: a wildcard, a path, plain HTTP but on
+/// localhost, two at once but with commas.
+const NOT_ORIGINS: [&str; 6] = [
+    "*",
+    "https://*.example.com",
+    "http://app.example.com",
+    "https://app.example.com/",
+    "https://app.example.com/path",
+    "https://app.example.com https://evil.example",
+];
+
 #[test]
-fn the_upload_origin_is_required_and_never_a_wildcard() {
+fn the_upload_origins_are_the_consoles_and_never_a_wildcard() {
     let template = template();
+    // UploadAllowedOrigin is optional: one origin, or none.
     let parameter = &template["Parameters"]["UploadAllowedOrigin"];
-    assert!(parameter["Default"].is_null(), "no default origin");
-    let pattern = regex_lite::Regex::new(parameter["AllowedPattern"].as_str().expect("a pattern"))
-        .expect("a regex");
+    assert_eq!(parameter["Default"].as_str(), Some(""));
+    let pattern = origin_pattern(&template, "UploadAllowedOrigin");
     for origin in [
+        "",
         "https://app.example.com",
         "https://app.example.com:8443",
         "http://localhost:3000",
     ] {
         assert!(pattern.is_match(origin), "{origin}");
     }
-    for origin in [
-        "*",
-        "https://*.example.com",
-        "http://app.example.com",
-        "https://app.example.com/",
-        "https://app.example.com/path",
-        "https://app.example.com https://evil.example",
-        "",
-    ] {
+    for origin in NOT_ORIGINS
+        .into_iter()
+        .chain(["https://a.example,https://b.example"])
+    {
         assert!(!pattern.is_match(origin), "{origin}");
     }
-    let rules =
-        &template["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"]["CorsRules"];
-    for rule in as_list(rules) {
-        let origins = as_list(&rule["AllowedOrigins"]);
-        assert_eq!(origins.len(), 1);
-        assert_eq!(target(origins[0]), Some("UploadAllowedOrigin"));
+    // ConsoleExtraOrigins: none, or origins separated by commas.
+    assert_eq!(
+        template["Parameters"]["ConsoleExtraOrigins"]["Default"].as_str(),
+        Some("")
+    );
+    let pattern = origin_pattern(&template, "ConsoleExtraOrigins");
+    for origins in [
+        "",
+        "http://localhost:8080",
+        "https://staging.example.com,http://localhost:8080",
+    ] {
+        assert!(pattern.is_match(origins), "{origins}");
+    }
+    for origins in NOT_ORIGINS.into_iter().chain([
+        "https://a.example,*",
+        "https://a.example,",
+        ",https://a.example",
+        "https://a.example, https://b.example",
+    ]) {
+        assert!(!pattern.is_match(origins), "{origins}");
+    }
+
+    // The browser PUTs from the console, from its extra origins and from
+    // UploadAllowedOrigin when given; from nowhere else.
+    for (upload, extra, expected) in [
+        ("", "", vec![CONSOLE]),
+        (
+            "https://app.example.com",
+            "",
+            vec![CONSOLE, "https://app.example.com"],
+        ),
+        (
+            "",
+            "http://localhost:8080,https://b.example",
+            vec![CONSOLE, "http://localhost:8080", "https://b.example"],
+        ),
+        (
+            "https://app.example.com",
+            "http://localhost:8080",
+            vec![CONSOLE, "https://app.example.com", "http://localhost:8080"],
+        ),
+    ] {
+        let deployment = Deployment::new(
+            &template,
+            &[
+                ("UploadAllowedOrigin", upload),
+                ("ConsoleExtraOrigins", extra),
+            ],
+        );
+        let rules = deployment.property("UploadBucket", &["CorsConfiguration", "CorsRules"]);
+        assert_eq!(as_list(&rules).len(), 1);
+        for rule in as_list(&rules) {
+            assert_eq!(strings(&rule["AllowedMethods"]), ["PUT"]);
+            assert_eq!(
+                strings(&rule["AllowedOrigins"]),
+                expected,
+                "{upload:?} {extra:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_console_bucket_is_private_and_only_its_distribution_reads_it() {
+    let template = template();
+    let resources = &template["Resources"];
+    let bucket = &resources["ConsoleBucket"]["Properties"];
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[flag].as_bool(), Some(true), "{flag}");
+    }
+    assert_eq!(
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .as_str(),
+        Some("AES256")
+    );
+    assert_eq!(
+        bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"].as_str(),
+        Some("BucketOwnerEnforced")
+    );
+    assert!(
+        bucket["WebsiteConfiguration"].is_null(),
+        "no public website"
+    );
+
+    let policy = &resources["ConsoleBucketPolicy"]["Properties"];
+    assert_eq!(target(&policy["Bucket"]), Some("ConsoleBucket"));
+    let statements = as_list(&policy["PolicyDocument"]["Statement"]);
+    // TLS only, as for the upload bucket.
+    assert!(statements.iter().any(|s| {
+        s["Effect"].as_str() == Some("Deny")
+            && s["Condition"]["Bool"]["aws:SecureTransport"].as_str() == Some("false")
+            && actions(s) == ["s3:*"]
+    }));
+    // The one grant: GetObject, to CloudFront, for this distribution.
+    let grants: Vec<&&Value> = statements
+        .iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let grant = grants[0];
+    assert_eq!(
+        grant["Principal"]["Service"].as_str(),
+        Some("cloudfront.amazonaws.com")
+    );
+    assert!(grant["Principal"]["AWS"].is_null());
+    assert_eq!(actions(grant), ["s3:GetObject"]);
+    assert_eq!(text(&grant["Resource"]), Some("${ConsoleBucket.Arn}/*"));
+    assert_eq!(
+        text(&grant["Condition"]["StringEquals"]["AWS:SourceArn"]),
+        Some(
+            "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ConsoleDistribution}"
+        )
+    );
+
+    // The distribution reaches the bucket only through its origin access
+    // control, which signs every request.
+    let control =
+        &resources["ConsoleOriginAccessControl"]["Properties"]["OriginAccessControlConfig"];
+    assert_eq!(
+        control["OriginAccessControlOriginType"].as_str(),
+        Some("s3")
+    );
+    assert_eq!(control["SigningBehavior"].as_str(), Some("always"));
+    assert_eq!(control["SigningProtocol"].as_str(), Some("sigv4"));
+    let distribution = &resources["ConsoleDistribution"]["Properties"]["DistributionConfig"];
+    let origins = as_list(&distribution["Origins"]);
+    assert_eq!(origins.len(), 1);
+    let origin = origins[0];
+    assert_eq!(
+        text(&origin["DomainName"]),
+        Some("ConsoleBucket.RegionalDomainName")
+    );
+    assert_eq!(
+        text(&origin["OriginAccessControlId"]),
+        Some("ConsoleOriginAccessControl.Id")
+    );
+    assert_eq!(
+        origin["S3OriginConfig"]["OriginAccessIdentity"].as_str(),
+        Some("")
+    );
+    assert_eq!(
+        distribution["DefaultRootObject"].as_str(),
+        Some("index.html")
+    );
+    let behavior = &distribution["DefaultCacheBehavior"];
+    assert_eq!(behavior["TargetOriginId"].as_str(), origin["Id"].as_str());
+    assert_eq!(
+        behavior["ViewerProtocolPolicy"].as_str(),
+        Some("redirect-to-https")
+    );
+    // AWS managed: CachingOptimized and SecurityHeadersPolicy.
+    assert_eq!(
+        behavior["CachePolicyId"].as_str(),
+        Some("658327ea-f89d-4fab-a63d-7e88639e58f6")
+    );
+    assert_eq!(
+        behavior["ResponseHeadersPolicyId"].as_str(),
+        Some("67f7725c-6f97-4210-82d7-5512b31e9d03")
+    );
+    assert!(distribution["CacheBehaviors"].is_null(), "one behaviour");
+    assert_eq!(distribution["HttpVersion"].as_str(), Some("http2"));
+    assert_eq!(distribution["PriceClass"].as_str(), Some("PriceClass_100"));
+    assert_eq!(distribution["IPV6Enabled"].as_bool(), Some(true));
+
+    // No function touches the console's files.
+    for (name, function) in functions(&template) {
+        let statements = serde_yaml::to_string(&role_statements(function)).unwrap_or_default();
+        assert!(!statements.contains("ConsoleBucket"), "{name}");
+    }
+
+    // Its URL is an output, and where the OAuth callback returns unless
+    // AppReturnUrl says otherwise.
+    let console = format!("{CONSOLE}/");
+    for (given, expected) in [
+        ("", console.as_str()),
+        (
+            "https://app.example.com/accounts",
+            "https://app.example.com/accounts",
+        ),
+    ] {
+        let deployment = Deployment::new(&template, &[("AppReturnUrl", given)]);
+        assert_eq!(
+            deployment
+                .property(
+                    "OAuthCallbackFunction",
+                    &["Environment", "Variables", "APP_RETURN_URL"]
+                )
+                .as_str(),
+            Some(expected)
+        );
+        assert_eq!(
+            deployment.output("ConsoleUrl").as_str(),
+            Some(console.as_str())
+        );
+    }
+    assert_eq!(
+        template["Parameters"]["AppReturnUrl"]["Default"].as_str(),
+        Some("")
+    );
+    for output in ["ConsoleBucketName", "ConsoleDistributionId"] {
+        assert!(!template["Outputs"][output]["Value"].is_null(), "{output}");
+    }
+}
+
+#[test]
+fn the_api_allows_the_consoles_origin_and_no_wildcard() {
+    let template = template();
+    // Every method a route answers.
+    let mut methods = BTreeSet::new();
+    for (_, function) in functions(&template) {
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let method = event["Properties"]["Method"].as_str().expect("a method");
+                methods.insert(method.to_uppercase());
+            }
+        }
+    }
+    let mut configurations = Vec::new();
+    for (extra, expected) in [
+        ("", vec![CONSOLE]),
+        (
+            "http://localhost:8080,https://b.example",
+            vec![CONSOLE, "http://localhost:8080", "https://b.example"],
+        ),
+    ] {
+        let deployment = Deployment::new(&template, &[("ConsoleExtraOrigins", extra)]);
+        let mut cors = deployment.property("HttpApi", &["CorsConfiguration"]);
+        assert_eq!(strings(&cors["AllowOrigins"]), expected, "{extra:?}");
+        assert_eq!(
+            strings(&cors["AllowHeaders"]),
+            ["authorization", "content-type"]
+        );
+        let allowed: BTreeSet<String> = strings(&cors["AllowMethods"])
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(allowed, methods);
+        assert_eq!(number(&cors["MaxAge"]), Some(600));
+        assert_ne!(cors["AllowCredentials"].as_bool(), Some(true));
+        let all = serde_yaml::to_string(&cors).expect("YAML");
+        assert!(!all.contains('*'), "no wildcard: {all}");
+        // Both branches of the configuration differ by their origins only.
+        cors.as_mapping_mut()
+            .expect("a configuration")
+            .remove("AllowOrigins");
+        configurations.push(cors);
+    }
+    assert_eq!(configurations[0], configurations[1]);
+}
+
+#[test]
+fn cognito_is_created_only_without_an_issuer_and_then_backs_the_authorizer() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    for optional in ["JwtIssuer", "JwtAudience", "CognitoDomainPrefix"] {
+        assert_eq!(
+            parameters[optional]["Default"].as_str(),
+            Some(""),
+            "{optional}"
+        );
+    }
+    // Every Cognito resource exists only under the one condition, true
+    // exactly when no issuer is given.
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let mut cognito: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("AWS::Cognito::"))
+        })
+        .map(|(name, r)| {
+            assert_eq!(r["Condition"].as_str(), Some("CreatesUserPool"), "{name:?}");
+            name.as_str().expect("a name")
+        })
+        .collect();
+    cognito.sort_unstable();
+    assert_eq!(cognito, ["UserPool", "UserPoolClient", "UserPoolDomain"]);
+    for output in ["AuthorizationEndpoint", "TokenEndpoint"] {
+        assert_eq!(
+            template["Outputs"][output]["Condition"].as_str(),
+            Some("CreatesUserPool"),
+            "{output}"
+        );
+    }
+
+    let jwt = |d: &Deployment, key: &str| {
+        d.property(
+            "HttpApi",
+            &["Auth", "Authorizers", "Jwt", "JwtConfiguration", key],
+        )
+    };
+    let issuer_of = |d: &Deployment| jwt(d, "issuer");
+    let audience_of = |d: &Deployment| jwt(d, "audience");
+
+    // An identity provider given: no pool; its issuer and audiences.
+    let given = Deployment::new(
+        &template,
+        &[
+            ("JwtIssuer", "https://idp.example.com/"),
+            ("JwtAudience", "console-client,other-client"),
+        ],
+    );
+    assert!(!given.condition("CreatesUserPool"));
+    assert_eq!(issuer_of(&given).as_str(), Some("https://idp.example.com/"));
+    assert_eq!(
+        strings(&audience_of(&given)),
+        ["console-client", "other-client"]
+    );
+    assert_eq!(given.output("IdentityIssuer"), issuer_of(&given));
+    assert_eq!(
+        given.output("IdentityClientId").as_str(),
+        Some("console-client")
+    );
+
+    // None given: the pool's issuer, the console's client as audience.
+    let created = Deployment::new(&template, &[]);
+    assert!(created.condition("CreatesUserPool"));
+    let pool_issuer = "https://cognito-idp.us-east-1.amazonaws.com/ref:UserPool";
+    assert_eq!(issuer_of(&created).as_str(), Some(pool_issuer));
+    assert_eq!(strings(&audience_of(&created)), ["ref:UserPoolClient"]);
+    assert_eq!(created.output("IdentityIssuer").as_str(), Some(pool_issuer));
+    assert_eq!(
+        created.output("IdentityClientId").as_str(),
+        Some("ref:UserPoolClient")
+    );
+    for (output, path) in [
+        ("AuthorizationEndpoint", "authorize"),
+        ("TokenEndpoint", "token"),
+    ] {
+        assert_eq!(
+            created.output(output).as_str(),
+            Some(
+                format!(
+                    "https://ref:UserPoolDomain.auth.us-east-1.amazoncognito.com/oauth2/{path}"
+                )
+                .as_str()
+            )
+        );
+    }
+
+    // Email addresses sign in; administrators alone create users unless
+    // self sign-up is asked for.
+    let pool = |d: &Deployment, path: &[&str]| d.property("UserPool", path);
+    assert_eq!(strings(&pool(&created, &["UsernameAttributes"])), ["email"]);
+    let admin_only = ["AdminCreateUserConfig", "AllowAdminCreateUserOnly"];
+    assert_eq!(pool(&created, &admin_only).as_bool(), Some(true));
+    let open = Deployment::new(&template, &[("CognitoSelfSignUp", "true")]);
+    assert_eq!(pool(&open, &admin_only).as_bool(), Some(false));
+
+    // Its sign-in domain: the prefix given, or one made of the stack's id,
+    // which Cognito accepts.
+    let cognito_prefix =
+        regex_lite::Regex::new("^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$").expect("a regex");
+    let derived = created.property("UserPoolDomain", &["Domain"]);
+    let derived = derived.as_str().expect("a prefix");
+    assert_eq!(
+        derived,
+        "tiktok-manager-1c2fa620-982a-11e3-aff7-50e2416294e0"
+    );
+    assert!(cognito_prefix.is_match(derived));
+    let named = Deployment::new(&template, &[("CognitoDomainPrefix", "acme-tiktok")]);
+    assert_eq!(
+        named.property("UserPoolDomain", &["Domain"]).as_str(),
+        Some("acme-tiktok")
+    );
+
+    // The console's client: public (no secret), the code flow on the
+    // hosted sign-in, refreshes; its URLs the console's.
+    let client = &template["Resources"]["UserPoolClient"]["Properties"];
+    assert_eq!(client["GenerateSecret"].as_bool(), Some(false));
+    assert_eq!(
+        client["AllowedOAuthFlowsUserPoolClient"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(strings(&client["AllowedOAuthFlows"]), ["code"]);
+    assert_eq!(
+        strings(&client["AllowedOAuthScopes"]),
+        ["openid", "email", "profile"]
+    );
+    assert_eq!(strings(&client["SupportedIdentityProviders"]), ["COGNITO"]);
+    assert_eq!(
+        strings(&client["ExplicitAuthFlows"]),
+        ["ALLOW_REFRESH_TOKEN_AUTH"]
+    );
+    let console = format!("{CONSOLE}/");
+    for (extra, expected) in [
+        ("", vec![console.as_str()]),
+        (
+            "http://localhost:8080,https://b.example",
+            vec![
+                console.as_str(),
+                "http://localhost:8080/",
+                "https://b.example/",
+            ],
+        ),
+    ] {
+        let deployment = Deployment::new(&template, &[("ConsoleExtraOrigins", extra)]);
+        for urls in ["CallbackURLs", "LogoutURLs"] {
+            assert_eq!(
+                strings(&deployment.property("UserPoolClient", &[urls])),
+                expected,
+                "{urls} {extra:?}"
+            );
+        }
     }
 }
 

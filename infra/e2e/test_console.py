@@ -1,0 +1,150 @@
+"""The console in headless Chromium against the local stack, as a person
+uses it: sign in, connect TikTok accounts through the sandbox's consent
+page, upload the sample MP4 (progress to 100%) and publish it until TikTok
+says published, schedule a post, refresh and disconnect, see an account that
+needs reconnecting flagged, and read the analytics charts. Screenshots of
+the main screens go to .local/e2e/."""
+
+import subprocess
+import time
+from datetime import datetime, timedelta
+
+from playwright.sync_api import expect
+
+from conftest import API, ARTIFACTS, CONSOLE, ROOT, call, sandbox, token
+
+SAMPLE = ROOT / "tests" / "fixtures" / "sample.mp4"
+PUBLISH_SECONDS = 120
+
+
+def shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, user):
+    page.goto(CONSOLE)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shot(page, "01-sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    # The local issuer's page: any user name.
+    page.get_by_label("User name").fill(user)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("user")).to_have_text(user)
+    expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
+
+
+def connect(page, open_id):
+    page.get_by_role("button", name="Connect a TikTok account").click()
+    # TikTok's consent page (the sandbox's): pick the TikTok user, authorize.
+    page.get_by_label("TikTok user").fill(open_id)
+    page.get_by_role("button", name="Authorize").click()
+    expect(page.locator("#notice")).to_contain_text(f"({open_id}).", timeout=30_000)
+    row = page.locator(f"tr[data-account='{open_id}']")
+    expect(row.locator(".badge")).to_have_text("Active")
+    return row
+
+
+def test_a_person_runs_their_accounts_from_the_browser(page):
+    stamp = str(int(time.time()))
+    user = f"e2e-{stamp}"
+    first, second = f"tt-e2e-{stamp}-1", f"tt-e2e-{stamp}-2"
+
+    sign_in(page, user)
+    expect(page.locator("#accounts-empty")).to_be_visible()
+    connect(page, first)
+    connect(page, second)
+    expect(page.locator("#accounts-table tbody tr")).to_have_count(2)
+    shot(page, "02-accounts")
+
+    # Refresh now: new tokens, and the console says when they expire.
+    page.locator(f"tr[data-account='{first}']").get_by_role("button", name="Refresh now").click()
+    expect(page.locator("#notice")).to_contain_text("refreshed", timeout=30_000)
+
+    # Upload the sample to the presigned URL and publish it now, to one account.
+    page.get_by_role("link", name="Publish").click()
+    page.get_by_label("Video (MP4, MOV or WebM)").set_input_files(str(SAMPLE))
+    page.get_by_label("Caption").fill("Sample from the browser #e2e")
+    page.get_by_role("checkbox", name=first).check()
+    page.get_by_role("button", name="Upload and publish").click()
+    expect(page.locator("#notice")).to_contain_text("Choose who can watch")  # no privacy preselected
+    page.get_by_label("Who can watch").select_option("SELF_ONLY")
+    page.get_by_role("button", name="Upload and publish").click()
+    expect(page.get_by_test_id("upload-percent")).to_have_text("100%", timeout=30_000)
+    expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
+    post = page.locator("#publish-status article.post")
+    expect(post.locator(f"li[data-account='{first}']")).to_have_attribute(
+        "data-status", "published", timeout=PUBLISH_SECONDS * 1000
+    )
+    expect(post).to_have_attribute("data-status", "published")
+    shot(page, "03-published")
+
+    # Schedule one video to both accounts, ten minutes ahead.
+    page.reload()
+    page.get_by_label("Video (MP4, MOV or WebM)").set_input_files(str(SAMPLE))
+    page.get_by_label("Caption").fill("Scheduled from the browser")
+    page.get_by_role("checkbox", name=first).check()
+    page.get_by_role("checkbox", name=second).check()
+    page.get_by_label("Who can watch").select_option("SELF_ONLY")
+    page.get_by_label("Schedule").check()
+    at = (datetime.now() + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Publish at (your local time)").fill(at)
+    page.get_by_role("button", name="Upload and publish").click()
+    expect(page.locator("#notice")).to_contain_text("Scheduled for", timeout=30_000)
+    scheduled = page.locator("#publish-status article.post")
+    expect(scheduled).to_have_attribute("data-status", "scheduled")
+    expect(scheduled.locator("li[data-status='scheduled']")).to_have_count(2)
+    page.get_by_role("link", name="Posts").click()
+    expect(page.locator("#posts-list article.post")).to_have_count(2)
+    expect(page.locator("#posts-list article[data-status='scheduled']")).to_have_count(1)
+    shot(page, "04-posts")
+
+    # TikTok ends the second account's grant and its webhook is lost: the
+    # next refresh meets invalid_grant, and the console says the account
+    # needs reconnecting, and why.
+    sandbox("/sandbox/webhooks/enabled", {"enabled": False})
+    try:
+        sandbox("/sandbox/authorization-removed", {"open_id": second, "reason": 1})
+    finally:
+        sandbox("/sandbox/webhooks/enabled", {"enabled": True})
+    page.get_by_role("link", name="Accounts").click()
+    row = page.locator(f"tr[data-account='{second}']")
+    row.get_by_role("button", name="Refresh now").click()
+    expect(row.locator(".badge")).to_have_text("Needs reconnect", timeout=30_000)
+    expect(row.locator(".reason")).to_contain_text("invalid_grant")
+    expect(row.locator(".reason")).not_to_be_empty()
+    expect(row.get_by_role("button", name="Reconnect")).to_be_visible()
+    shot(page, "05-needs-reconnect")
+
+    # Today's analytics snapshot, as the daily schedule takes it; then the charts.
+    subprocess.run(
+        [str(ROOT / ".venv/bin/cargo-lambda"), "lambda", "invoke", "analytics-snapshot",
+         "--data-file", "infra/events/analytics-snapshot-scheduled.json"],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    bearer = {"authorization": f"Bearer {token(user)}"}
+    for _ in range(60):
+        status, _, stats = call("GET", f"{API}/accounts/{first}/stats", headers=bearer)
+        if status == 200 and stats["points"]:
+            break
+        time.sleep(1)
+    assert stats["points"], stats
+    page.get_by_role("link", name="Analytics").click()
+    expect(page.locator(f"#summary-table tr[data-account='{first}']")).to_be_visible()
+    expect(page.locator("#account-analytics figure.chart svg")).to_have_count(2)
+    expect(page.locator("#account-analytics figure.chart").first).to_contain_text("Followers")
+    shot(page, "06-analytics")
+
+    # Disconnect: confirmed, tokens revoked, the row says so.
+    page.get_by_role("link", name="Accounts").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"tr[data-account='{first}']").get_by_role("button", name="Disconnect").click()
+    expect(page.locator(f"tr[data-account='{first}'] .badge")).to_have_text("Disconnected", timeout=30_000)
+
+
+def test_a_narrow_screen_still_shows_every_account(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, f"e2e-phone-{int(time.time())}")
+    expect(page.get_by_role("button", name="Connect a TikTok account")).to_be_visible()
+    shot(page, "07-phone")
+    context.close()
