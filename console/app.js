@@ -222,6 +222,28 @@ async function finishConnect() {
 }
 
 // ------------------------------------------------------------------ publish
+//
+// TikTok's posting rules, as its audit checks them: the creator's nickname
+// shown; who can watch chosen from the creator's own options, none
+// preselected; comment, duet and stitch off by default and greyed out where
+// the creator turned them off; the commercial content disclosure with its
+// labels; the Music Usage Confirmation; no post while TikTok says the
+// creator cannot post, nor a video longer than the creator may post.
+
+const PRIVACY_TEXT = {
+  PUBLIC_TO_EVERYONE: "Everyone",
+  MUTUAL_FOLLOW_FRIENDS: "Friends",
+  FOLLOWER_OF_CREATOR: "Followers",
+  SELF_ONLY: "Only me",
+};
+const BRANDED_PRIVATE = "Branded content visibility cannot be set to private.";
+const DISCLOSE_NEEDED = "You need to indicate if your content promotes yourself, a third party, or both.";
+const MUSIC = "https://www.tiktok.com/legal/page/global/music-usage-confirmation/en";
+const BRANDED_POLICY = "https://www.tiktok.com/legal/page/global/bc-policy/en";
+
+/** What the selected creators allow together. */
+let posting = { creators: [], options: [], canPost: true, maxSeconds: null, disabled: {} };
+let videoSeconds = null;
 
 async function showPublish() {
   await loadAccounts();
@@ -232,12 +254,105 @@ async function showPublish() {
       h(
         "label",
         { class: "inline" },
-        h("input", { type: "checkbox", name: "account", value: a.account_id }),
+        h("input", { type: "checkbox", name: "account", value: a.account_id, onchange: () => run(null, loadCreators) }),
         ` ${a.display_name} `,
         h("small", {}, a.account_id),
       ),
     ),
   );
+  await loadCreators();
+}
+
+/** Asks each selected account's creator info and applies what they allow together. */
+async function loadCreators() {
+  const ids = [...document.querySelectorAll("input[name=account]:checked")].map((c) => c.value);
+  const creators = await Promise.all(
+    ids.map((id) => api("GET", `/accounts/${encodeURIComponent(id)}/creator-info`)),
+  );
+  const all = Object.keys(PRIVACY_TEXT);
+  posting = {
+    creators,
+    options: all.filter((o) => creators.every((c) => c.privacy_level_options.includes(o))),
+    canPost: creators.every((c) => c.can_post),
+    maxSeconds: creators.reduce((m, c) => (c.max_video_post_duration_sec ? Math.min(m ?? Infinity, c.max_video_post_duration_sec) : m), null),
+    disabled: {
+      comment: creators.some((c) => c.comment_disabled),
+      duet: creators.some((c) => c.duet_disabled),
+      stitch: creators.some((c) => c.stitch_disabled),
+    },
+  };
+  $("#creators").replaceChildren(
+    ...creators.map((c) =>
+      c.can_post
+        ? h("li", { "data-account": c.account_id }, "Posting as ", h("strong", {}, c.nickname || c.account_id),
+            c.username ? ` (@${c.username})` : "",
+            c.max_video_post_duration_sec ? ` · videos up to ${Math.floor(c.max_video_post_duration_sec / 60)} min` : "")
+        : h("li", { "data-account": c.account_id, class: "cannot" },
+            h("strong", {}, c.nickname || c.account_id), ` cannot post now: ${c.reason}`),
+    ),
+  );
+  const note = creators.find((c) => c.note);
+  $("#audit-note").hidden = !note;
+  $("#audit-note").textContent = note ? note.note : "";
+  for (const [name, off] of Object.entries(posting.disabled)) {
+    const box = $(`#allow-${name}`);
+    box.disabled = off;
+    if (off) box.checked = false;
+    box.title = off ? "Turned off in the creator's TikTok settings" : "";
+  }
+  renderPrivacy();
+  $("#publish-submit").disabled = !posting.canPost;
+}
+
+/** The creators' common options, none chosen unless the person chose it; branded content is never private. */
+function renderPrivacy() {
+  const select = $("#privacy");
+  const chosen = select.value;
+  const branded = $("#disclose").checked && $("#brand-content").checked;
+  select.replaceChildren(
+    h("option", { value: "" }, "Choose…"),
+    ...posting.options.map((o) =>
+      h("option", { value: o, disabled: branded && o === "SELF_ONLY", title: branded && o === "SELF_ONLY" ? BRANDED_PRIVATE : null },
+        PRIVACY_TEXT[o]),
+    ),
+  );
+  select.value = posting.options.includes(chosen) && !(branded && chosen === "SELF_ONLY") ? chosen : "";
+}
+
+/** The disclosure's label and the declaration the person agrees to by posting. */
+function renderDisclosure() {
+  const on = $("#disclose").checked;
+  $("#disclose-options").hidden = !on;
+  const organic = on && $("#brand-organic").checked;
+  const branded = on && $("#brand-content").checked;
+  $("#disclose-label").textContent = branded
+    ? "Your video will be labeled as 'Paid partnership'."
+    : organic
+      ? "Your video will be labeled as 'Promotional content'."
+      : on
+        ? DISCLOSE_NEEDED
+        : "";
+  $("#declaration").replaceChildren(
+    "By posting, you agree to TikTok's ",
+    ...(branded ? [h("a", { href: BRANDED_POLICY, target: "_blank", rel: "noopener" }, "Branded Content Policy"), " and "] : []),
+    h("a", { href: MUSIC, target: "_blank", rel: "noopener" }, "Music Usage Confirmation"),
+    ".",
+  );
+  renderPrivacy();
+}
+
+/** The chosen video's length, read from its metadata in the browser (null when it does not say). */
+function readDuration(file) {
+  videoSeconds = null;
+  if (!file) return;
+  const video = document.createElement("video");
+  video.preload = "metadata";
+  video.addEventListener("loadedmetadata", () => {
+    videoSeconds = Number.isFinite(video.duration) ? video.duration : null;
+    URL.revokeObjectURL(video.src);
+  });
+  video.addEventListener("error", () => URL.revokeObjectURL(video.src));
+  video.src = URL.createObjectURL(file);
 }
 
 function fieldError(input, message) {
@@ -256,7 +371,17 @@ async function publish(event) {
   const later = form.querySelector("input[name=when]:checked").value === "later";
   if (!file) return fieldError($("#video"), "Choose a video.");
   if (targets.length === 0) return fieldError($("#target-list input") || $("#video"), "Choose at least one account.");
+  const stopped = posting.creators.find((c) => !c.can_post);
+  if (stopped) return fieldError($("#target-list input"), `${stopped.nickname || stopped.account_id} cannot post now: ${stopped.reason}`);
+  if (posting.maxSeconds && videoSeconds && videoSeconds > posting.maxSeconds) {
+    return fieldError($("#video"), `This video is ${Math.ceil(videoSeconds)} s long; the longest these creators can post is ${posting.maxSeconds} s.`);
+  }
+  const disclose = $("#disclose").checked;
+  const brandOrganic = disclose && $("#brand-organic").checked;
+  const brandContent = disclose && $("#brand-content").checked;
+  if (disclose && !brandOrganic && !brandContent) return fieldError($("#disclose"), DISCLOSE_NEEDED);
   if (!privacy) return fieldError($("#privacy"), "Choose who can watch the video.");
+  if (brandContent && privacy === "SELF_ONLY") return fieldError($("#privacy"), BRANDED_PRIVATE);
   let publishAt;
   if (later) {
     const at = new Date($("#publish-at").value);
@@ -277,7 +402,16 @@ async function publish(event) {
     const request = {
       upload_id: upload.upload_id,
       mode: "direct",
-      post: { title: $("#title").value, privacy_level: privacy },
+      post: {
+        title: $("#title").value,
+        privacy_level: privacy,
+        disable_comment: !$("#allow-comment").checked,
+        disable_duet: !$("#allow-duet").checked,
+        disable_stitch: !$("#allow-stitch").checked,
+        brand_organic_toggle: brandOrganic,
+        brand_content_toggle: brandContent,
+        is_aigc: $("#aigc").checked,
+      },
       targets: targets.map((account_id) => ({ account_id })),
     };
     if (publishAt) request.publish_at = publishAt;
@@ -452,6 +586,9 @@ async function start() {
   $("#connect").addEventListener("click", (e) => run(e.target, connect));
   $("#posts-reload").addEventListener("click", (e) => run(e.target, showPosts));
   $("#publish-form").addEventListener("submit", publish);
+  $("#video").addEventListener("change", (e) => readDuration(e.target.files[0]));
+  for (const id of ["#disclose", "#brand-organic", "#brand-content"]) $(id).addEventListener("change", renderDisclosure);
+  renderDisclosure();
   for (const radio of document.querySelectorAll("input[name=when]")) {
     radio.addEventListener("change", () => {
       $("#schedule").hidden = document.querySelector("input[name=when]:checked").value !== "later";

@@ -4,16 +4,7 @@
 # Playwright's own browser download is never used). Idempotent.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-venv="$root/.venv-e2e"
-req="$root/infra/e2e/requirements.txt"
-stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-  echo "$want" > "$stamp"
-  echo "setup: installed the end-to-end tools into .venv-e2e" >&2
-fi
+"$root/infra/local/setup.sh" "$root/.venv-e2e" "$root/infra/e2e/requirements.txt"
 if ! [ -x /usr/bin/chromium ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "Chromium is missing: install Debian's chromium package (apt-get install chromium)" >&2
@@ -23,3 +14,4 @@ if ! [ -x /usr/bin/chromium ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 fi
+echo "setup: $(/usr/bin/chromium --version 2>/dev/null)" >&2

@@ -65,6 +65,26 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
     page.get_by_label("Video (MP4, MOV or WebM)").set_input_files(str(SAMPLE))
     page.get_by_label("Caption").fill("Sample from the browser #e2e")
     page.get_by_role("checkbox", name=first).check()
+    # TikTok's posting rules: the creator's nickname, the app's audit, who
+    # can watch from the creator's options with none chosen, interactions
+    # off, the disclosure's labels and the declaration.
+    expect(page.locator(f"#creators li[data-account='{first}']")).to_contain_text(f"Posting as Sandbox {first}")
+    expect(page.locator("#audit-note")).to_contain_text("not audited")
+    expect(page.locator("#privacy option")).to_have_text(["Choose…", "Only me"])  # unaudited: private only
+    expect(page.locator("#privacy")).to_have_value("")
+    for name in ["Comment", "Duet", "Stitch"]:
+        expect(page.get_by_role("checkbox", name=name, exact=True)).not_to_be_checked()
+    expect(page.get_by_test_id("declaration")).to_have_text("By posting, you agree to TikTok's Music Usage Confirmation.")
+    page.get_by_label("Disclose video content").check()
+    expect(page.get_by_test_id("disclose-label")).to_contain_text("indicate if your content promotes")
+    page.get_by_label("Your brand").check()
+    expect(page.get_by_test_id("disclose-label")).to_have_text("Your video will be labeled as 'Promotional content'.")
+    page.get_by_label("Branded content").check()
+    expect(page.get_by_test_id("disclose-label")).to_have_text("Your video will be labeled as 'Paid partnership'.")
+    expect(page.get_by_test_id("declaration")).to_contain_text("Branded Content Policy and Music Usage Confirmation")
+    expect(page.locator("#privacy option[value='SELF_ONLY']")).to_be_disabled()  # branded content is never private
+    page.get_by_label("Disclose video content").uncheck()
+    expect(page.locator("#privacy option[value='SELF_ONLY']")).to_be_enabled()
     page.get_by_role("button", name="Upload and publish").click()
     expect(page.locator("#notice")).to_contain_text("Choose who can watch")  # no privacy preselected
     page.get_by_label("Who can watch").select_option("SELF_ONLY")
@@ -97,6 +117,17 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
     expect(page.locator("#posts-list article.post")).to_have_count(2)
     expect(page.locator("#posts-list article[data-status='scheduled']")).to_have_count(1)
     shot(page, "04-posts")
+
+    # TikTok stops a creator from posting today: the console says so and posts nothing.
+    third = f"tt-e2e-{stamp}-3"
+    page.get_by_role("link", name="Accounts").click()
+    connect(page, third)
+    sandbox("/sandbox/posting-block", {"open_id": third, "code": "spam_risk_too_many_posts"})
+    page.get_by_role("link", name="Publish").click()
+    page.get_by_role("checkbox", name=third).check()
+    expect(page.locator(f"#creators li[data-account='{third}']")).to_contain_text("cannot post now")
+    expect(page.get_by_role("button", name="Upload and publish")).to_be_disabled()
+    shot(page, "04b-cannot-post")
 
     # TikTok ends the second account's grant and its webhook is lost: the
     # next refresh meets invalid_grant, and the console says the account

@@ -101,6 +101,16 @@ impl Env {
         self.number(name, default, range).map(Duration::from_millis)
     }
 
+    /// `true` or `false`, or `default` when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(str::trim) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(ConfigError::malformed(name, "expected true or false")),
+        }
+    }
+
     /// A whole number within `range` (inclusive), or `default` when unset.
     pub fn number(
         &self,

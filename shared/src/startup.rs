@@ -21,7 +21,7 @@ use crate::{
         OAuthStartConfig, PostsApiConfig, PublishConfig, RefreshConfig, RefreshWorkerConfig,
         TokenConfig, TokenRefreshConfig, UploadPresignConfig, WebhookConfig,
     },
-    domain::schedule::DueShards,
+    domain::{creator::AppAudit, schedule::DueShards},
     env::{ConfigError, Env},
     service::{
         accounts::Accounts,
@@ -140,7 +140,8 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
         token.tiktok,
         refresher,
         clock,
-    ))
+    )
+    .with_audit(AppAudit::from_env(env)?))
 }
 
 pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
@@ -230,7 +231,7 @@ pub async fn posts_api(env: &Env) -> Result<Posts, StartupError> {
         queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), config.queue),
         schedules: Schedules::new(aws_sdk_scheduler::Client::new(&sdk), config.schedules),
     };
-    Ok(Posts::new(adapters, Clock::system()))
+    Ok(Posts::new(adapters, Clock::system()).with_audit(AppAudit::from_env(env)?))
 }
 
 pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {

@@ -74,6 +74,8 @@ pub fn base_env(
         // The emulator answers slower than DynamoDB under the suite's load.
         ("AWS_OPERATION_TIMEOUT_SECONDS", "5".into()),
         ("FUNCTION_TIMEOUT_SECONDS", "900".into()),
+        // Most flows post publicly; the unaudited app has tests of its own.
+        ("TIKTOK_APP_AUDITED", "true".into()),
         ("OAUTH_REDIRECT_URI", REDIRECT_URI.into()),
         ("APP_RETURN_URL", RETURN_URL.into()),
         ("REFRESH_BACKOFF_MS", "10".into()),
@@ -273,6 +275,12 @@ impl TestApp {
         accounts_api::handle(&self.accounts, events::request(&event))
             .await
             .expect("handler returns a response")
+    }
+
+    /// `GET /accounts/{account}/creator-info` as `user`.
+    pub async fn creator_info(&self, user: &str, account: &str) -> Response<Body> {
+        let path = format!("/accounts/{account}/creator-info");
+        self.api("GET", &path, Some(user), None).await
     }
 
     /// A TikTok client configured like the functions' (pointed at the sandbox).

@@ -4,6 +4,7 @@
 //! - `GET /accounts/{account_id}`: one account.
 //! - `POST /accounts/{account_id}/refresh`: refresh its tokens now.
 //! - `DELETE /accounts/{account_id}`: revoke at TikTok, erase, disconnect.
+//! - `GET /accounts/{account_id}/creator-info`: what the creator may post now.
 //!
 //! Another user's account answers 404, the same as a missing one. No
 //! response carries a token.
@@ -30,6 +31,7 @@ enum Route {
     Get(AccountId),
     Refresh(AccountId),
     Disconnect(AccountId),
+    CreatorInfo(AccountId),
 }
 
 impl Route {
@@ -39,9 +41,16 @@ impl Route {
             (Method::GET, ["accounts", id]) => Ok(Self::Get(account_id(id)?)),
             (Method::POST, ["accounts", id, "refresh"]) => Ok(Self::Refresh(account_id(id)?)),
             (Method::DELETE, ["accounts", id]) => Ok(Self::Disconnect(account_id(id)?)),
-            (_, ["accounts"] | ["accounts", _] | ["accounts", _, "refresh"]) => {
-                Err(unmatched(true))
+            (Method::GET, ["accounts", id, "creator-info"]) => {
+                Ok(Self::CreatorInfo(account_id(id)?))
             }
+            (
+                _,
+                ["accounts"]
+                | ["accounts", _]
+                | ["accounts", _, "refresh"]
+                | ["accounts", _, "creator-info"],
+            ) => Err(unmatched(true)),
             _ => Err(unmatched(false)),
         }
     }
@@ -85,6 +94,7 @@ async fn respond(app: &Accounts, request: &Request) -> Result<Response<Body>, Ap
             app.disconnect(&user, &id, deadline_of(request)).await?;
             Ok(no_content())
         }
+        Route::CreatorInfo(id) => Ok(json(StatusCode::OK, &app.creator_info(&user, &id).await?)),
     }
 }
 
@@ -151,6 +161,11 @@ mod tests {
             route("DELETE", "/accounts/open-1"),
             Ok(Route::Disconnect(id()))
         );
+        assert_eq!(
+            route("GET", "/accounts/open-1/creator-info"),
+            Ok(Route::CreatorInfo(id()))
+        );
+        assert_eq!(route("POST", "/accounts/open-1/creator-info"), Err(405));
         assert_eq!(route("POST", "/accounts"), Err(405));
         assert_eq!(route("PUT", "/accounts/open-1"), Err(405));
         assert_eq!(route("GET", "/accounts/open-1/refresh"), Err(405));

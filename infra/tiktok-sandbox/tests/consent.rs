@@ -32,22 +32,23 @@ fn authorize_url(sandbox: &RunningSandbox, extra: &[(&str, &str)]) -> Url {
     url
 }
 
-fn no_redirects() -> reqwest::Client {
+/// A browser's visit (it asks for HTML), not following the redirect.
+async fn visit(url: Url) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
+        .get(url)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("request")
 }
 
 #[tokio::test]
 async fn a_browser_gets_a_consent_page_that_sends_the_decision_back() {
     let sandbox = sandbox().await;
-    let response = no_redirects()
-        .get(authorize_url(&sandbox, &[]))
-        .header("accept", "text/html,application/xhtml+xml")
-        .send()
-        .await
-        .expect("request");
+    let response = visit(authorize_url(&sandbox, &[])).await;
     assert_eq!(response.status(), 200);
     let page = response.text().await.expect("body");
     assert!(page.contains("<code>video.publish</code>"), "{page}");
@@ -63,12 +64,7 @@ async fn a_browser_gets_a_consent_page_that_sends_the_decision_back() {
         &sandbox,
         &[("sandbox_user", "tt-picked"), ("sandbox_decision", "allow")],
     );
-    let response = no_redirects()
-        .get(decided)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("request");
+    let response = visit(decided).await;
     assert_eq!(response.status(), 302);
     let location = Url::parse(
         response.headers()["location"]
@@ -85,12 +81,7 @@ async fn a_browser_gets_a_consent_page_that_sends_the_decision_back() {
         &sandbox,
         &[("sandbox_user", ""), ("sandbox_decision", "deny")],
     );
-    let response = no_redirects()
-        .get(denied)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("request");
+    let response = visit(denied).await;
     let location = response.headers()["location"].to_str().expect("text");
     assert!(location.contains("error=access_denied"), "{location}");
 }
@@ -98,7 +89,11 @@ async fn a_browser_gets_a_consent_page_that_sends_the_decision_back() {
 #[tokio::test]
 async fn a_program_is_answered_at_once() {
     let sandbox = sandbox().await;
-    let response = no_redirects()
+    // No Accept: text/html, as reqwest and curl send.
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
         .get(authorize_url(&sandbox, &[]))
         .send()
         .await

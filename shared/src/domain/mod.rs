@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod analytics;
+pub mod creator;
 pub mod ids;
 pub mod ports;
 pub mod post;

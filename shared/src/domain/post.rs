@@ -93,6 +93,9 @@ pub enum InvalidPost {
     EmptyPatch,
     #[error("{0}")]
     Settings(InvalidUpload),
+    /// One target's settings, naming its account.
+    #[error("account {0}: {1}")]
+    Target(String, InvalidUpload),
 }
 
 impl InvalidPost {
@@ -104,7 +107,7 @@ impl InvalidPost {
             Self::DuplicateTarget(_) => "duplicate_target",
             Self::UploadId => "invalid_upload_id",
             Self::EmptyPatch => "invalid_body",
-            Self::Settings(e) => e.code(),
+            Self::Settings(e) | Self::Target(_, e) => e.code(),
         }
     }
 }

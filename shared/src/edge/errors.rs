@@ -173,7 +173,16 @@ impl From<AccountsError> for ApiError {
                 "reauth_required",
                 "TikTok no longer accepts this account's grant; connect it again",
             ),
-            E::RefreshFailed(_) | E::Revoke(_) => Self::bad_gateway(&e),
+            E::ScopeMissing(scope) => Self::conflict(
+                "scope_not_granted",
+                format!("the account did not grant {scope}; connect it again with that scope"),
+            ),
+            E::TokenRefused(_) => Self::conflict(
+                "reauth_required",
+                "TikTok no longer accepts this account's access token; refresh or connect it again",
+            ),
+            E::RefreshFailed(_) | E::Revoke(_) | E::CreatorInfo(_) => Self::bad_gateway(&e),
+            E::TikTokUnavailable(_) => Self::unavailable(&e).with_code("tiktok_unavailable"),
             E::Deadline | E::Unavailable(_) => Self::unavailable(&e),
         }
     }
@@ -189,6 +198,7 @@ impl From<UploadsError> for ApiError {
                 "scope_not_granted",
                 format!("the account did not grant {scope}; connect it again with that scope"),
             ),
+            E::Invalid(e) => e.into(),
             E::Limit(e) => e.into(),
             E::Unavailable(_) => Self::unavailable(&e),
         }

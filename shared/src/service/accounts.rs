@@ -10,14 +10,16 @@ use crate::{
     adapters::{
         kms::KmsSealer,
         store::{Store, accounts::Cursor},
-        tiktok::client::TikTokClient,
+        tiktok::{client::TikTokClient, posting::CreatorInfo},
     },
     domain::{
         account::{Account, AccountStatus, AccountView},
+        creator::{AppAudit, CREATOR_INFO_FRESH_SECONDS, CreatorView, posting_refusal},
         ids::{AccountId, UserId},
         ports::{AccountStore, SealError, StoreError, TokenSealer},
-        ratelimit::RateLimit,
+        ratelimit::{RateLimit, TIKTOK_CREATOR_INFO},
         tiktok::TikTokError,
+        time::rfc3339,
     },
     service::{
         limits::{LimitError, Limiter},
@@ -57,6 +59,14 @@ pub enum AccountsError {
     Deadline,
     #[error("TikTok did not revoke the grant")]
     Revoke(#[source] TikTokError),
+    #[error("the account did not grant {0}")]
+    ScopeMissing(&'static str),
+    #[error("TikTok no longer accepts the account's access token")]
+    TokenRefused(#[source] TikTokError),
+    #[error("TikTok did not answer the creator info")]
+    CreatorInfo(#[source] TikTokError),
+    #[error("TikTok is unavailable")]
+    TikTokUnavailable(#[source] TikTokError),
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
 }
@@ -100,6 +110,54 @@ fn forced_refresh_result(outcome: Outcome, status: AccountStatus) -> Result<(), 
     }
 }
 
+/// The view of a creator's info, or of TikTok's "not now".
+fn creator_view(
+    id: &AccountId,
+    answer: Result<CreatorInfo, TikTokError>,
+    now: DateTime<Utc>,
+) -> Result<CreatorView, AccountsError> {
+    let fetched_at = rfc3339(now);
+    match answer {
+        Ok(info) => Ok(CreatorView {
+            account_id: id.to_string(),
+            nickname: info.creator_nickname,
+            username: info.creator_username,
+            avatar_url: info.creator_avatar_url,
+            privacy_level_options: info.privacy_level_options,
+            comment_disabled: info.comment_disabled,
+            duet_disabled: info.duet_disabled,
+            stitch_disabled: info.stitch_disabled,
+            max_video_post_duration_sec: info.max_video_post_duration_sec,
+            can_post: true,
+            reason: None,
+            fetched_at,
+            app_audited: true,
+            note: None,
+        }),
+        Err(TikTokError::Api { ref code, .. }) if posting_refusal(code).is_some() => {
+            Ok(CreatorView {
+                account_id: id.to_string(),
+                nickname: None,
+                username: None,
+                avatar_url: None,
+                privacy_level_options: Vec::new(),
+                comment_disabled: false,
+                duet_disabled: false,
+                stitch_disabled: false,
+                max_video_post_duration_sec: None,
+                can_post: false,
+                reason: posting_refusal(code).map(str::to_owned),
+                fetched_at,
+                app_audited: true,
+                note: None,
+            })
+        }
+        Err(e) if e.is_transient() => Err(AccountsError::TikTokUnavailable(e)),
+        Err(e @ TikTokError::Api { status: 401, .. }) => Err(AccountsError::TokenRefused(e)),
+        Err(e) => Err(AccountsError::CreatorInfo(e)),
+    }
+}
+
 /// How close to its expiry an access token is too old to revoke with.
 const REVOKE_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
 
@@ -134,6 +192,7 @@ pub struct Accounts {
     tiktok: TikTokClient,
     refresher: Refresher,
     clock: Clock,
+    audit: AppAudit,
 }
 
 impl Accounts {
@@ -152,7 +211,13 @@ impl Accounts {
             tiktok,
             refresher,
             clock,
+            audit: AppAudit::Unaudited,
         }
+    }
+
+    /// Whether TikTok has audited the app (what creator info offers).
+    pub fn with_audit(self, audit: AppAudit) -> Self {
+        Self { audit, ..self }
     }
 
     /// One call of `user`'s to the API, counted against the per-user limit.
@@ -209,6 +274,50 @@ impl Accounts {
         let outcome = self.refresher.refresh_now_within(id, deadline).await;
         forced_refresh_result(outcome, account.status)?;
         Ok(self.owned(user, id).await?.view())
+    }
+
+    /// What the creator may post now (TikTok's creator info), asked at most
+    /// once a minute per account and within TikTok's 20 a minute per token.
+    #[tracing::instrument(name = "accounts.creator_info", skip_all, fields(user = %user, account_id = %id))]
+    pub async fn creator_info(
+        &self,
+        user: &UserId,
+        id: &AccountId,
+    ) -> Result<CreatorView, AccountsError> {
+        let account = self.owned(user, id).await?;
+        let Some(sealed) = account
+            .sealed_tokens
+            .as_ref()
+            .filter(|_| account.status == AccountStatus::Active)
+        else {
+            return Err(AccountsError::NotActive(account.status));
+        };
+        if !account.scopes.contains("video.publish") {
+            return Err(AccountsError::ScopeMissing("video.publish"));
+        }
+        let now = self.clock.now();
+        if let Some(kept) = self.store.get_creator(id).await? {
+            let age = (now - kept.fetched_at).num_seconds();
+            if kept.token_version == account.token_version
+                && (0..CREATOR_INFO_FRESH_SECONDS).contains(&age)
+            {
+                return Ok(kept.view.offered(self.audit));
+            }
+        }
+        self.limiter
+            .admit(&TIKTOK_CREATOR_INFO, id.as_ref())
+            .await?;
+        let tokens = match self.sealer.open(id, sealed).await {
+            Ok(tokens) => tokens,
+            Err(SealError::Rejected) => return Err(AccountsError::NotActive(account.status)),
+            Err(e) => return Err(e.into()),
+        };
+        let view = creator_view(id, self.tiktok.creator_info(&tokens.access).await, now)?;
+        let expires = now + chrono::Duration::seconds(CREATOR_INFO_FRESH_SECONDS * 10);
+        self.store
+            .put_creator(id, &view, account.token_version, now, expires)
+            .await?;
+        Ok(view.offered(self.audit))
     }
 
     /// Revokes the grant at TikTok, erases the sealed tokens and marks the

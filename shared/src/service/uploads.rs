@@ -11,12 +11,13 @@ use crate::{
     },
     domain::{
         account::{Account, AccountStatus},
+        creator::{AppAudit, check_settings},
         ids::{UploadId, UserId},
         ports::{AccountStore, StoreError},
         ratelimit::RateLimit,
         upload::{
-            DEFAULT_MAX_UPLOAD_BYTES, MIN_UPLOAD_BYTES, Media, NewMedia, NewUpload, PublishMode,
-            UploadKind, UploadView,
+            DEFAULT_MAX_UPLOAD_BYTES, InvalidUpload, MIN_UPLOAD_BYTES, Media, NewMedia, NewUpload,
+            PublishMode, UploadKind, UploadView,
         },
     },
     env::{ConfigError, Env},
@@ -50,6 +51,8 @@ pub struct UploadSettings {
     /// How long a presigned URL lasts (`UPLOAD_URL_TTL_SECONDS`, 60-3600,
     /// default 900).
     pub url_ttl: Duration,
+    /// Whether TikTok has audited the app (`TIKTOK_APP_AUDITED`).
+    pub audit: AppAudit,
 }
 
 impl UploadSettings {
@@ -61,6 +64,7 @@ impl UploadSettings {
                 (MIN_UPLOAD_BYTES, MAX_UPLOAD_BYTES_LIMIT),
             )?,
             url_ttl: env.seconds("UPLOAD_URL_TTL_SECONDS", 900, (60, 3600))?,
+            audit: AppAudit::from_env(env)?,
         })
     }
 }
@@ -74,6 +78,8 @@ pub enum UploadsError {
     AccountNotActive(AccountStatus),
     #[error("the account did not grant {0}")]
     ScopeMissing(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] InvalidUpload),
     #[error(transparent)]
     Limit(#[from] LimitError),
     #[error("a dependency is unavailable")]
@@ -216,10 +222,12 @@ impl Uploads {
             user,
             request.mode,
         )?;
+        let now = self.clock.now();
+        let creator = self.store.kept_creator(&account, now).await?;
+        check_settings(&request.post, self.settings.audit, creator.as_ref())?;
         self.limiter
             .admit(&UPLOADS_PER_ACCOUNT, account.id.as_ref())
             .await?;
-        let now = self.clock.now();
         let upload =
             crate::domain::upload::Upload::new(UploadId::generate(), user.clone(), request, now);
         self.store.put_upload(&upload).await?;

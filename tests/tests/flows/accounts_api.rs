@@ -438,3 +438,108 @@ async fn the_store_failing_fails_our_api_closed() {
     );
     assert!(!body_text(&response).contains("no-such-table"));
 }
+
+const CREATOR_INFO: &str = "/v2/post/publish/creator_info/query/";
+
+#[tokio::test]
+async fn creator_info_shows_what_the_creator_may_post_asked_once_a_minute_and_only_to_its_owner() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-creator").await;
+    app.sandbox.set_privacy_options(
+        "tt-creator",
+        vec!["MUTUAL_FOLLOW_FRIENDS".into(), "SELF_ONLY".into()],
+    );
+    let first = app.creator_info("alice", "tt-creator").await;
+    assert_eq!(first.status(), 200, "{}", body_text(&first));
+    let view = body(&first);
+    assert_eq!(view["account_id"], "tt-creator");
+    assert_eq!(view["can_post"], true);
+    assert!(view["reason"].is_null());
+    assert!(view["nickname"].is_string());
+    assert_eq!(
+        view["privacy_level_options"],
+        serde_json::json!(["MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"])
+    );
+    assert_eq!(view["comment_disabled"], false);
+    assert_eq!(view["max_video_post_duration_sec"], 600);
+    assert!(view["fetched_at"].is_string());
+    // Asked again and again within the minute: TikTok hears once.
+    for _ in 0..10 {
+        let again = app.creator_info("alice", "tt-creator").await;
+        assert_eq!(body(&again), view);
+    }
+    assert_eq!(app.sandbox.calls(CREATOR_INFO), 1);
+    for secret in app.sandbox.secrets() {
+        assert!(
+            !body_text(&first).contains(&secret),
+            "no token in the answer"
+        );
+    }
+    // Another user: the same 404 as a missing account, and TikTok not asked.
+    let missing = app.creator_info("bob", "tt-nobody").await;
+    let other = app.creator_info("bob", "tt-creator").await;
+    assert_eq!(other.status(), 404);
+    assert_eq!(body_text(&other), body_text(&missing));
+    assert_eq!(app.sandbox.calls(CREATOR_INFO), 1);
+}
+
+#[tokio::test]
+async fn a_creator_tiktok_stops_from_posting_is_told_why_not_failed() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-capped").await;
+    app.sandbox
+        .set_posting_block("tt-capped", Some("spam_risk_too_many_posts".into()));
+    let response = app.creator_info("alice", "tt-capped").await;
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+    let view = body(&response);
+    assert_eq!(view["can_post"], false);
+    assert!(
+        view["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("spam_risk_too_many_posts")),
+        "{view}"
+    );
+    assert_eq!(view["privacy_level_options"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn creator_info_keeps_within_tiktoks_limit_and_needs_the_publish_scope() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-busy").await;
+    // The per-token limit is shared with publishing: used up, the route
+    // answers 429 with Retry-After and TikTok is not asked.
+    let store = app.store();
+    for _ in 0..20 {
+        store
+            .rate_hit(
+                &shared::domain::ratelimit::TIKTOK_CREATOR_INFO,
+                "tt-busy",
+                Utc::now(),
+            )
+            .await
+            .expect("a decision");
+    }
+    let limited = app.creator_info("alice", "tt-busy").await;
+    assert_eq!(limited.status(), 429, "{}", body_text(&limited));
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(app.sandbox.calls(CREATOR_INFO), 0);
+
+    // An account connected without video.publish cannot ask.
+    let authorize = app.authorize_url("alice").await;
+    let callback = app
+        .visit_tiktok(
+            &authorize,
+            &[
+                ("sandbox_user", "tt-inbox-only"),
+                ("sandbox_scopes", "user.info.basic,video.upload"),
+            ],
+        )
+        .await;
+    let landed = app.follow_callback(&callback).await;
+    let ticket = harness::query_of(&harness::location(&landed))["ticket"].clone();
+    assert_eq!(app.complete(Some("alice"), &ticket).await.status(), 200);
+    let refused = app.creator_info("alice", "tt-inbox-only").await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(error_code(&refused), "scope_not_granted");
+    assert_eq!(app.sandbox.calls(CREATOR_INFO), 0);
+}

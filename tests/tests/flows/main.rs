@@ -2,6 +2,7 @@
 
 mod accounts_api;
 mod analytics;
+mod audit;
 mod fuzz;
 mod helpers;
 mod leaks;

@@ -9,6 +9,7 @@
 //! | rate counter | `RATE#{scope}#{key}#{window}` | `RATE` | [`rate`] |
 //! | upload, publish pointer | `UPLOAD#{id}`, `PUBLISH#{publish_id}` | `UPLOAD`, `PUBLISH` | [`uploads`], [`publishing`] |
 //! | webhook event | `EVENT#{sha256(body)}` | `EVENT` | [`events`] |
+//! | creator info, kept a minute | `CREATOR#{open_id}` | `INFO` | [`creators`] |
 //! | due-index span | `REFRESH#SHARDS` | `REFRESH` | [`leases`] |
 //!
 //! Conditional writes are the only lock. Every account write is a
@@ -19,6 +20,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod connects;
+pub mod creators;
 pub mod events;
 mod item;
 pub mod leases;

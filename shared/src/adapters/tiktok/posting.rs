@@ -22,6 +22,16 @@ pub struct CreatorInfo {
     #[serde(default)]
     pub creator_nickname: Option<String>,
     #[serde(default)]
+    pub creator_username: Option<String>,
+    #[serde(default)]
+    pub creator_avatar_url: Option<String>,
+    #[serde(default)]
+    pub comment_disabled: bool,
+    #[serde(default)]
+    pub duet_disabled: bool,
+    #[serde(default)]
+    pub stitch_disabled: bool,
+    #[serde(default)]
     pub privacy_level_options: Vec<String>,
     #[serde(default)]
     pub max_video_post_duration_sec: Option<u32>,

@@ -134,6 +134,18 @@ pub enum InvalidUpload {
     PrivacyRequired,
     #[error("an inbox upload takes no post settings: the creator finishes the post in TikTok")]
     InboxPost,
+    #[error(
+        "branded content (brand_content_toggle) cannot be private (SELF_ONLY): TikTok refuses it; \
+         choose who can watch among the others"
+    )]
+    BrandedPrivate,
+    #[error(
+        "the TikTok app is not audited yet: TikTok accepts only private posts (privacy_level \
+         SELF_ONLY) until it is"
+    )]
+    UnauditedPrivateOnly,
+    #[error("the creator can post as {offered}, not {chosen}")]
+    PrivacyNotAllowed { offered: String, chosen: String },
 }
 
 impl InvalidUpload {
@@ -149,6 +161,9 @@ impl InvalidUpload {
             Self::TitleTooLong => "title_too_long",
             Self::PrivacyRequired => "privacy_level_required",
             Self::InboxPost => "invalid_post",
+            Self::BrandedPrivate => "branded_content_must_be_public",
+            Self::UnauditedPrivateOnly => "unaudited_app_private_only",
+            Self::PrivacyNotAllowed { .. } => "privacy_level_not_allowed",
         }
     }
 }
@@ -188,8 +203,8 @@ impl NewUpload {
 }
 
 /// A post's settings for `mode`: an inbox upload takes none (the creator
-/// finishes the post in TikTok), a direct post needs a privacy level, and
-/// a title fits TikTok's caption limit.
+/// finishes the post in TikTok), a direct post needs a privacy level, a
+/// title fits TikTok's caption limit, and branded content is not private.
 pub fn check_post(mode: PublishMode, post: PostSettings) -> Result<PostSettings, InvalidUpload> {
     if mode == PublishMode::Inbox && post != PostSettings::default() {
         return Err(InvalidUpload::InboxPost);
@@ -203,6 +218,9 @@ pub fn check_post(mode: PublishMode, post: PostSettings) -> Result<PostSettings,
     }
     if mode == PublishMode::Direct && post.privacy_level.is_none() {
         return Err(InvalidUpload::PrivacyRequired);
+    }
+    if post.brand_content_toggle && post.privacy_level == Some(PrivacyLevel::SelfOnly) {
+        return Err(InvalidUpload::BrandedPrivate);
     }
     Ok(post)
 }

@@ -26,11 +26,12 @@ use crate::{
     },
     domain::{
         account::{Account, AccountStatus},
+        creator::{AppAudit, check_settings},
         ids::{PostId, UploadId, UserId},
         ports::{AccountStore, StoreError},
         post::{
-            NewPost, Post, PostPatch, PostStatus, PostView, SCHEDULE_PRECISION, publish_time,
-            queue_delay,
+            InvalidPost, NewPost, Post, PostPatch, PostStatus, PostView, SCHEDULE_PRECISION,
+            publish_time, queue_delay,
         },
         upload::{InvalidUpload, PublishMode, Upload, UploadStatus, check_post},
     },
@@ -138,6 +139,7 @@ pub struct Posts {
     queue: Queue,
     schedules: Schedules,
     clock: Clock,
+    audit: AppAudit,
 }
 
 /// The adapters the posts API works through, built once at cold start.
@@ -163,7 +165,13 @@ impl Posts {
             queue,
             schedules,
             clock,
+            audit: AppAudit::Unaudited,
         }
+    }
+
+    /// Whether TikTok has audited the app (which privacy levels posts take).
+    pub fn with_audit(self, audit: AppAudit) -> Self {
+        Self { audit, ..self }
     }
 
     pub fn clock(&self) -> &Clock {
@@ -186,15 +194,24 @@ impl Posts {
         if media.status == UploadStatus::Failed {
             return Err(PostsError::MediaFailed(media.error.unwrap_or_default()));
         }
-        for (account, _) in &request.targets {
-            check_account(
-                self.store.get_account(account).await?,
+        let now = self.clock.now();
+        for (id, overrides) in &request.targets {
+            let account = check_account(
+                self.store.get_account(id).await?,
                 user,
-                account.as_ref(),
+                id.as_ref(),
                 request.mode,
             )?;
+            if request.mode == PublishMode::Direct {
+                let creator = self.store.kept_creator(&account, now).await?;
+                check_settings(
+                    &overrides.apply(&request.post),
+                    self.audit,
+                    creator.as_ref(),
+                )
+                .map_err(|error| InvalidPost::Target(id.to_string(), error))?;
+            }
         }
-        let now = self.clock.now();
         let post = Post::new(PostId::generate(), user.clone(), request, now);
         let targets = post.target_uploads(&media, now);
         match self.store.create_post(&post, &targets).await {
@@ -317,7 +334,7 @@ impl Posts {
         patch: PostPatch,
     ) -> Result<PostView, PostsError> {
         if patch.publish_at.is_none() && patch.post.is_none() {
-            return Err(crate::domain::post::InvalidPost::EmptyPatch.into());
+            return Err(InvalidPost::EmptyPatch.into());
         }
         let post = self.owned(user, id).await?;
         if post.started_at.is_some() || post.cancelled_at.is_some() {
@@ -331,8 +348,12 @@ impl Posts {
         let settings = patch.post.unwrap_or_else(|| post.post.clone());
         let mut targets = Vec::with_capacity(post.targets.len());
         for target in &post.targets {
-            let merged = target.post.apply(&settings);
-            targets.push((target.upload_id.clone(), check_post(post.mode, merged)?));
+            let merged = check_post(post.mode, target.post.apply(&settings))?;
+            if post.mode == PublishMode::Direct {
+                check_settings(&merged, self.audit, None)
+                    .map_err(|error| InvalidPost::Target(target.account_id.to_string(), error))?;
+            }
+            targets.push((target.upload_id.clone(), merged));
         }
         if post.mode == PublishMode::Inbox {
             check_post(post.mode, settings.clone())?;

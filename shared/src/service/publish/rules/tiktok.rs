@@ -24,6 +24,12 @@ const TIKTOK_CAPS: [&str; 3] = [
     "reached_active_user_cap",
 ];
 
+/// TikTok refusing a post that is not private because the app is not
+/// audited: the post fails with what to do, never a retry.
+pub const UNAUDITED_REFUSAL: &str = "unaudited_app_private_only: TikTok accepts only private \
+     posts (SELF_ONLY) from this app until it passes TikTok's audit; post privately, or set \
+     TIKTOK_APP_AUDITED once the app is audited";
+
 /// A TikTok error while publishing: transient ones wait, daily caps wait
 /// longer, others end it.
 pub fn tiktok_failure(call: &str, e: &TikTokError) -> Step {
@@ -31,6 +37,11 @@ pub fn tiktok_failure(call: &str, e: &TikTokError) -> Step {
         && TIKTOK_CAPS.contains(&code.as_str())
     {
         return wait(TIKTOK_CAP_WAIT, format!("TikTok's daily cap: {code}"));
+    }
+    if let TikTokError::Api { code, .. } = e
+        && code == "unaudited_client_can_only_post_to_private_accounts"
+    {
+        return failed(UNAUDITED_REFUSAL);
     }
     if let TikTokError::UploadHostNotAllowed { .. } = e {
         return failed("TikTok's upload_url is not at an allowed upload host; nothing was sent");
@@ -127,6 +138,17 @@ pub fn after_check(status: Result<PublishStatus, TikTokError>) -> AfterCheck {
 mod tests {
     use super::super::fixtures::{api, status};
     use super::*;
+
+    #[test]
+    fn an_unaudited_apps_refusal_fails_with_what_to_do() {
+        let refused = api(
+            403,
+            "unaudited_client_can_only_post_to_private_accounts",
+            "",
+        );
+        assert_eq!(tiktok_failure("init", &refused), failed(UNAUDITED_REFUSAL));
+        assert!(UNAUDITED_REFUSAL.starts_with("unaudited_app_private_only"));
+    }
 
     #[test]
     fn tiktok_errors_wait_when_transient_and_fail_when_refused() {
