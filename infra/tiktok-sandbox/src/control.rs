@@ -33,6 +33,16 @@ impl RunningSandbox {
             .insert(open_id.to_owned(), options);
     }
 
+    /// Sets the `max_video_post_duration_sec` creator_info reports for
+    /// `open_id` (600 by default).
+    pub fn set_max_duration(&self, open_id: &str, seconds: u32) {
+        self.shared
+            .state()
+            .posting
+            .max_duration
+            .insert(open_id.to_owned(), seconds);
+    }
+
     /// Blocks `open_id` from posting with error `code` (e.g.
     /// `spam_risk_user_banned_from_posting`): creator_info answers it with
     /// HTTP 200, both inits with 403. `None` lifts the block.

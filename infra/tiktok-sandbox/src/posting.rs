@@ -197,6 +197,8 @@ pub(crate) struct PostingState {
     pub privacy_options: HashMap<String, Vec<String>>,
     /// Per-user posting blocks: the error code to answer with.
     pub blocks: HashMap<String, String>,
+    /// Per-user `max_video_post_duration_sec` (600 otherwise).
+    pub max_duration: HashMap<String, u32>,
     pub outcome: PublishOutcome,
     pub processing_delay: Duration,
     /// The host upload URLs name instead of this server's own (the same
@@ -462,7 +464,7 @@ pub(crate) async fn creator_info(
         "comment_disabled": false,
         "duet_disabled": false,
         "stitch_disabled": false,
-        "max_video_post_duration_sec": 600,
+        "max_video_post_duration_sec": state.posting.max_duration.get(&caller.open_id).copied().unwrap_or(600),
     }))
 }
 

@@ -30,12 +30,29 @@ pub fn emulator_env(endpoint: &str) -> Env {
     ])
 }
 
-/// `size` bytes that start like an MP4 (an `ftyp` box) and continue with a
-/// pattern that is not the same from chunk to chunk.
+/// `size` bytes of a 3-second MP4: see [`generated_mp4_lasting`].
 pub fn generated_mp4(size: usize) -> Vec<u8> {
+    generated_mp4_lasting(size, 3)
+}
+
+/// `size` bytes of an MP4 whose `moov/mvhd` says it lasts `seconds`: an
+/// `ftyp` box, the `moov`, then an `mdat` that runs to the end of the file
+/// (size 0), filled with a pattern that is not the same from chunk to chunk.
+/// Whatever is appended stays inside the `mdat`.
+pub fn generated_mp4_lasting(size: usize, seconds: u32) -> Vec<u8> {
     let mut data = Vec::with_capacity(size);
     data.extend_from_slice(&[0, 0, 0, 0x18]);
     data.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
+    let mut mvhd = [0u8; 100];
+    mvhd[12..16].copy_from_slice(&1000u32.to_be_bytes());
+    mvhd[16..20].copy_from_slice(&seconds.saturating_mul(1000).to_be_bytes());
+    data.extend_from_slice(&116u32.to_be_bytes());
+    data.extend_from_slice(b"moov");
+    data.extend_from_slice(&108u32.to_be_bytes());
+    data.extend_from_slice(b"mvhd");
+    data.extend_from_slice(&mvhd);
+    data.extend_from_slice(&0u32.to_be_bytes());
+    data.extend_from_slice(b"mdat");
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     while data.len() < size {
         x ^= x << 13;

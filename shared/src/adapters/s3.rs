@@ -10,7 +10,10 @@ use aws_sdk_s3::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{secrets::PresignedUrl, upload::VideoType},
+    domain::{
+        secrets::PresignedUrl,
+        upload::{VideoType, duration::RangeRead},
+    },
     env::{ConfigError, Env},
 };
 
@@ -266,5 +269,54 @@ impl UploadBucket {
             size: total,
             etag,
         })
+    }
+
+    /// The stored object, one version of it, read by byte ranges (the
+    /// container's headers, to read the video's duration).
+    pub fn ranges<'a>(&'a self, key: &'a str, version: &'a str) -> ObjectRanges<'a> {
+        ObjectRanges {
+            bucket: self,
+            key,
+            version,
+        }
+    }
+}
+
+/// One version of a stored object, read by byte ranges.
+pub struct ObjectRanges<'a> {
+    bucket: &'a UploadBucket,
+    key: &'a str,
+    version: &'a str,
+}
+
+impl RangeRead for ObjectRanges<'_> {
+    type Error = BucketError;
+
+    async fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, BucketError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let output = self
+            .bucket
+            .client
+            .get_object()
+            .bucket(self.bucket.name.as_ref())
+            .key(self.key)
+            .range(format!("bytes={offset}-{}", offset + len - 1))
+            .if_match(self.version)
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                code if not_found(code) => BucketError::NotFound,
+                Some("PreconditionFailed") => BucketError::Changed,
+                _ => unavailable("S3 GetObject (range)")(e),
+            })?;
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| BucketError::Unavailable(anyhow::Error::new(e)))?
+            .into_bytes();
+        Ok(bytes.iter().take(len as usize).copied().collect())
     }
 }

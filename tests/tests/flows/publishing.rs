@@ -802,3 +802,106 @@ async fn a_publish_record_whose_answer_is_lost_is_sent_again_under_one_token() {
         .collect();
     assert_eq!(tokens.len(), 1, "one token for every send: {tokens:?}");
 }
+
+/// The video's duration is read from the stored container before TikTok
+/// hears of it: a 10-minute video for a creator allowed 5 minutes fails
+/// with `video_too_long` after no init and no chunk; inbox uploads are held
+/// to the general limit (`PUBLISH_MAX_VIDEO_SECONDS`).
+#[tokio::test]
+async fn a_video_longer_than_the_creator_may_post_fails_before_any_init_or_chunk() {
+    let app = spawn_app_with(|env| env.set("PUBLISH_MAX_VIDEO_SECONDS", "120")).await;
+    app.seed_account("tt-long", "alice", ALL_SCOPES).await;
+    app.sandbox.set_max_duration("tt-long", 300);
+    let size = 2_000_000;
+    let ten_minutes = tools::generated_mp4_lasting(size, 600);
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-long", "long.mp4", "video/mp4", size),
+            ten_minutes.clone(),
+        )
+        .await;
+    let id = created["upload_id"].as_str().unwrap();
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(&app, "alice", id, "failed").await;
+    let error = view["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("video_too_long"), "{error}");
+    assert!(error.contains("300 s"), "{error}");
+    assert_eq!(app.sandbox.inits("tt-long"), 0, "no init");
+    assert_eq!(app.sandbox.calls("/upload/"), 0, "no chunk");
+
+    // Four minutes: within the creator's five, published.
+    let four = tools::generated_mp4_lasting(size, 240);
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-long", "ok.mp4", "video/mp4", size),
+            four,
+        )
+        .await;
+    app.drain_publish_queue(5).await;
+    let ok = created["upload_id"].as_str().unwrap();
+    wait_for_status(&app, "alice", ok, "published").await;
+
+    // An inbox upload cannot ask creator info: the general limit, 120 s here.
+    let mut inbox = upload_request("tt-long", "inbox.mp4", "video/mp4", size);
+    inbox["mode"] = json!("inbox");
+    inbox.as_object_mut().unwrap().remove("post");
+    let created = app.upload_video("alice", inbox, four_minutes(size)).await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "failed",
+    )
+    .await;
+    assert!(
+        view["error"].as_str().unwrap_or_default().contains("120 s"),
+        "{view}"
+    );
+    assert_eq!(
+        app.sandbox.inits("tt-long"),
+        1,
+        "only the four-minute direct post"
+    );
+}
+
+fn four_minutes(size: usize) -> Vec<u8> {
+    tools::generated_mp4_lasting(size, 240)
+}
+
+/// A container that does not say how long it is, or lies about its boxes,
+/// fails with `duration_unknown` before any init: never a panic, never a
+/// guess.
+#[tokio::test]
+async fn a_container_that_does_not_state_its_duration_fails_cleanly() {
+    let app = spawn_app().await;
+    app.seed_account("tt-unknown", "alice", ALL_SCOPES).await;
+    // An ftyp box, then bytes that are no box at all.
+    let mut data = generated_mp4(100_000);
+    data[24..28].copy_from_slice(&u32::MAX.to_be_bytes());
+    let created = app
+        .upload_video(
+            "alice",
+            upload_request("tt-unknown", "odd.mp4", "video/mp4", data.len()),
+            data,
+        )
+        .await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "failed",
+    )
+    .await;
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("duration_unknown"),
+        "{view}"
+    );
+    assert_eq!(app.sandbox.inits("tt-unknown"), 0);
+}

@@ -3,6 +3,7 @@
 //! states, and the chunk plan TikTok's media transfer requires.
 
 mod chunks;
+pub mod duration;
 mod media;
 mod request;
 mod status;

@@ -211,8 +211,17 @@ impl Publisher {
                 Some(this) => this,
                 None if inits == MAX_INITS => break,
                 None => {
-                    if upload.mode == PublishMode::Direct && !creator_checked {
-                        if let Err(step) = self.check_creator(upload, &access).await {
+                    if !creator_checked {
+                        let creator_max = if upload.mode == PublishMode::Direct {
+                            match self.check_creator(upload, &access).await {
+                                Ok(max) => max,
+                                Err(step) => return Ok(step),
+                            }
+                        } else {
+                            None
+                        };
+                        let max = creator_max.unwrap_or(self.settings.max_video_seconds);
+                        if let Err(step) = self.check_duration(upload, &object.etag, max).await {
                             return Ok(step);
                         }
                         creator_checked = true;

@@ -18,7 +18,10 @@ use crate::{
         ratelimit::{self, RateLimit},
         secrets::AccessToken,
         tiktok::TikTokError,
-        upload::{SNIFF_BYTES, Upload, UploadStatus},
+        upload::{
+            SNIFF_BYTES, Upload, UploadStatus,
+            duration::{DurationError, duration_seconds},
+        },
     },
     service::limits::LimitError,
     support::errors::chain_line,
@@ -91,11 +94,12 @@ impl Publisher {
     }
 
     /// A direct post: the creator may post, with the chosen privacy level.
+    /// Returns the longest video TikTok takes from the creator, if it says.
     pub(super) async fn check_creator(
         &self,
         upload: &Upload,
         access: &AccessToken,
-    ) -> Result<(), Step> {
+    ) -> Result<Option<u32>, Step> {
         match self.admit(&ratelimit::TIKTOK_CREATOR_INFO, upload).await {
             Ok(None) => {}
             Ok(Some(step)) => return Err(step),
@@ -108,9 +112,38 @@ impl Publisher {
             Ok(info) => info,
             Err(e) => return Err(tiktok_step("creator_info", &e)),
         };
-        match upload.post.privacy_level {
-            Some(privacy) => rules::creator_allows(&info, privacy),
-            None => Ok(()),
+        if let Some(privacy) = upload.post.privacy_level {
+            rules::creator_allows(&info, privacy)?;
+        }
+        Ok(info.max_video_post_duration_sec)
+    }
+
+    /// The video may last at most `max_seconds`: its duration is read from
+    /// the stored container's headers (a few ranged reads of the version
+    /// verified) before TikTok hears of it.
+    pub(super) async fn check_duration(
+        &self,
+        upload: &Upload,
+        etag: &str,
+        max_seconds: u32,
+    ) -> Result<(), Step> {
+        let key = upload.object_key();
+        let ranges = self.bucket.ranges(&key, etag);
+        let read = duration_seconds(&ranges, upload.size_bytes, upload.video_type).await;
+        match rules::duration_allows(read, max_seconds) {
+            Err(DurationError::Read(BucketError::Changed)) => {
+                Err(Step::Failed(OBJECT_CHANGED.into()))
+            }
+            Err(DurationError::Read(e)) => {
+                tracing::warn!(error = %chain_line(&e), "S3 unavailable");
+                Err(defer(RETRY_LATER, "S3 is unavailable"))
+            }
+            Err(DurationError::Unknown(why) | DurationError::Malformed(why)) => {
+                Err(Step::Failed(format!(
+                    "duration_unknown: {why}; upload an MP4, MOV or WebM that states its duration"
+                )))
+            }
+            Ok(result) => result,
         }
     }
 

@@ -41,6 +41,10 @@ pub struct PublishSettings {
     /// (`POSTS_DAILY_CAP`, 1-1000, default 15, TikTok's typical cap): a
     /// post past it waits for the next day.
     pub daily_cap: u32,
+    /// The longest video sent when TikTok's creator info states no maximum
+    /// (inbox uploads, which cannot ask it): TikTok's general limit
+    /// (`PUBLISH_MAX_VIDEO_SECONDS`, 1-3600, default 600).
+    pub max_video_seconds: u32,
 }
 
 impl Default for PublishSettings {
@@ -56,6 +60,7 @@ impl Default for PublishSettings {
             chunk_time: Duration::from_secs(120),
             max_receives: 5,
             daily_cap: 15,
+            max_video_seconds: 600,
         }
     }
 }
@@ -111,6 +116,11 @@ impl PublishSettings {
             )? as u32,
             daily_cap: env.number("POSTS_DAILY_CAP", u64::from(defaults.daily_cap), (1, 1000))?
                 as u32,
+            max_video_seconds: env.number(
+                "PUBLISH_MAX_VIDEO_SECONDS",
+                u64::from(defaults.max_video_seconds),
+                (1, 3600),
+            )? as u32,
         })
     }
 }

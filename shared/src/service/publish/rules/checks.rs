@@ -7,7 +7,7 @@ use crate::{
     domain::{
         account::{Account, AccountStatus},
         secrets::SealedTokens,
-        upload::{PrivacyLevel, Upload, UploadStatus, sniff},
+        upload::{PrivacyLevel, Upload, UploadStatus, duration::DurationError, sniff},
     },
 };
 
@@ -72,6 +72,24 @@ pub fn verify_type(upload: &Upload, head: &[u8]) -> Result<(), Step> {
         )));
     }
     Ok(())
+}
+
+/// A video's duration, as read from its container, against the longest
+/// TikTok takes: a video longer by a whole second or more fails with
+/// `video_too_long` before TikTok hears of it. A read that failed is
+/// handed back for the caller to judge.
+pub fn duration_allows<E>(
+    read: Result<f64, DurationError<E>>,
+    max_seconds: u32,
+) -> Result<Result<(), Step>, DurationError<E>> {
+    let seconds = read?;
+    if seconds.floor() > f64::from(max_seconds) {
+        return Ok(Err(failed(format!(
+            "video_too_long: the video lasts {seconds:.1} s; TikTok takes at most {max_seconds} s \
+             from this creator"
+        ))));
+    }
+    Ok(Ok(()))
 }
 
 /// A direct post's privacy level must be one the creator may use now.

@@ -11,7 +11,9 @@ mod chunks;
 mod fixtures;
 mod tiktok;
 
-pub use checks::{account_ready, creator_allows, object_missing, verify_size, verify_type};
+pub use checks::{
+    account_ready, creator_allows, duration_allows, object_missing, verify_size, verify_type,
+};
 pub use chunks::{AfterChunk, after_chunk};
 pub use tiktok::{AfterCheck, AfterStatus, after_check, after_status, tiktok_failure};
 
