@@ -85,7 +85,10 @@ RUST_LOG=info
 ENV
 
 echo "==> functions under cargo lambda watch on :$LAMBDA_PORT"
-nohup cargo lambda watch --invoke-port "$LAMBDA_PORT" --timeout 900 --env-file "$state_dir/functions.env" \
+# LAMBDA_WATCH_RELOAD=0 (the end-to-end tests): no reload on file changes.
+watch_flags=()
+if [ "${LAMBDA_WATCH_RELOAD:-1}" = 0 ]; then watch_flags+=(--ignore-changes); fi
+nohup cargo lambda watch "${watch_flags[@]}" --invoke-port "$LAMBDA_PORT" --timeout 900 --env-file "$state_dir/functions.env" \
   > "$state_dir/watch.log" 2>&1 &
 echo $! > "$state_dir/watch.pid"
 wait_for_port "$LAMBDA_PORT" "cargo lambda watch"
