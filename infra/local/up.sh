@@ -42,6 +42,7 @@ SANDBOX_CLIENT_KEY=local_client_key \
 SANDBOX_CLIENT_SECRET=local_client_secret \
 SANDBOX_REDIRECT_URIS="$redirect_uri" \
 SANDBOX_WEBHOOK_URL="$api_url/webhooks/tiktok" \
+SANDBOX_APP_AUDITED=false \
   nohup "$root/target/debug/tiktok-sandbox" > "$state_dir/sandbox.log" 2>&1 &
 echo $! > "$state_dir/sandbox.pid"
 wait_for "http://127.0.0.1:$SANDBOX_PORT/sandbox/calls" "the TikTok sandbox"
@@ -59,6 +60,8 @@ TIKTOK_CLIENT_SECRET=local_client_secret
 TIKTOK_AUTH_URL=http://127.0.0.1:$SANDBOX_PORT/v2/auth/authorize/
 TIKTOK_API_BASE_URL=http://127.0.0.1:$SANDBOX_PORT
 TIKTOK_UPLOAD_ORIGINS=http://127.0.0.1:$SANDBOX_PORT
+# A new TikTok app is unaudited, as the sandbox plays it: private posts only.
+TIKTOK_APP_AUDITED=false
 OAUTH_REDIRECT_URI=$redirect_uri
 APP_RETURN_URL=$console_url
 PUBLISH_QUEUE_URL=$PUBLISH_QUEUE_URL

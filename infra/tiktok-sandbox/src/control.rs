@@ -33,6 +33,12 @@ impl RunningSandbox {
             .insert(open_id.to_owned(), options);
     }
 
+    /// Whether the app has passed TikTok's audit (it has, by default). An
+    /// unaudited app's direct posts must be `SELF_ONLY`.
+    pub fn set_audited(&self, audited: bool) {
+        self.shared.state().posting.unaudited = !audited;
+    }
+
     /// Sets the `max_video_post_duration_sec` creator_info reports for
     /// `open_id` (600 by default).
     pub fn set_max_duration(&self, open_id: &str, seconds: u32) {
@@ -206,6 +212,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/sandbox/privacy-options", post(privacy_options))
         .route("/sandbox/posting-block", post(posting_block))
+        .route("/sandbox/audited", post(audited))
         .route("/sandbox/outcome", post(outcome))
         .route("/sandbox/processing-delay", post(processing_delay))
         .route("/sandbox/expire-uploads", post(expire_uploads))
@@ -352,6 +359,19 @@ async fn webhook_url(
 #[derive(Deserialize)]
 struct Enabled {
     enabled: bool,
+}
+
+#[derive(Deserialize)]
+struct Audited {
+    audited: bool,
+}
+
+async fn audited(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<Audited>,
+) -> StatusCode {
+    shared.state().posting.unaudited = !body.audited;
+    StatusCode::NO_CONTENT
 }
 
 async fn webhooks_enabled(

@@ -33,7 +33,10 @@
 //! - `POST /v2/post/publish/video/init/` (direct post, `video.publish`) and
 //!   `POST /v2/post/publish/inbox/video/init/` (`video.upload`): strict
 //!   chunk-plan checks, `privacy_level_option_mismatch`,
-//!   `spam_risk_too_many_posts`, `spam_risk_too_many_pending_share`,
+//!   `unaudited_client_can_only_post_to_private_accounts` (an unaudited
+//!   app's direct post that is not `SELF_ONLY`), `invalid_param` for
+//!   private branded content, `spam_risk_too_many_posts`,
+//!   `spam_risk_too_many_pending_share`,
 //!   `url_ownership_unverified` for `PULL_FROM_URL`; answer `publish_id` and
 //!   an `upload_url` on this server.
 //! - `PUT /upload/?upload_id=..&upload_token=..`: the upload host. Streams
@@ -59,6 +62,7 @@
 //!   /sandbox/grants`, `GET /sandbox/stats`.
 //! - `POST /sandbox/privacy-options {open_id, options}`,
 //!   `POST /sandbox/posting-block {open_id, code|null}`,
+//!   `POST /sandbox/audited {audited}` (true by default; `SANDBOX_APP_AUDITED`),
 //!   `POST /sandbox/outcome {"outcome": "complete"|"never"}` or
 //!   `{"outcome": "fail", "reason": ".."}`, `POST /sandbox/processing-delay
 //!   {ms}`, `POST /sandbox/expire-uploads`, `POST /sandbox/rate-limits {path,

@@ -6,7 +6,8 @@
 //! `SANDBOX_WEBHOOK_URL` (where signed webhooks go; none by default),
 //! `SANDBOX_UPLOAD_URL_TTL` (seconds, default 3600),
 //! `SANDBOX_DAILY_POST_CAP` (default 15), `SANDBOX_PENDING_INBOX_CAP`
-//! (default 5).
+//! (default 5), `SANDBOX_APP_AUDITED` (`true` by default; `false`: direct
+//! posts must be `SELF_ONLY`, as TikTok holds an unaudited app).
 
 use std::net::SocketAddr;
 
@@ -56,7 +57,13 @@ async fn main() -> anyhow::Result<()> {
     let addr: SocketAddr = var("SANDBOX_ADDR")
         .unwrap_or_else(|| "127.0.0.1:9100".into())
         .parse()?;
+    let audited = match var("SANDBOX_APP_AUDITED").as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(_) => anyhow::bail!("SANDBOX_APP_AUDITED must be true or false"),
+    };
     let sandbox = tiktok_sandbox::spawn(config, addr).await?;
+    sandbox.set_audited(audited);
     tracing::info!(base_url = %sandbox.base_url(), "TikTok sandbox listening");
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -199,6 +199,9 @@ pub(crate) struct PostingState {
     pub blocks: HashMap<String, String>,
     /// Per-user `max_video_post_duration_sec` (600 otherwise).
     pub max_duration: HashMap<String, u32>,
+    /// The app has not passed TikTok's audit: direct posts must be
+    /// `SELF_ONLY` (`unaudited_client_can_only_post_to_private_accounts`).
+    pub unaudited: bool,
     pub outcome: PublishOutcome,
     pub processing_delay: Duration,
     /// The host upload URLs name instead of this server's own (the same
@@ -514,6 +517,12 @@ fn init(shared: &Shared, headers: &HeaderMap, body: &Bytes, direct: bool) -> Res
         {
             return invalid_param("post_info.title is longer than 2200 UTF-16 units.");
         }
+        // TikTok's posting rules (tiktok-api.md §3.9): branded content
+        // cannot be private. The error TikTok gives is not documented; the
+        // sandbox refuses it as an invalid parameter.
+        if info.brand_content_toggle == Some(true) && privacy == "SELF_ONLY" {
+            return invalid_param("Branded content cannot be private (SELF_ONLY).");
+        }
         Some(privacy)
     } else {
         None
@@ -546,6 +555,17 @@ fn init(shared: &Shared, headers: &HeaderMap, body: &Bytes, direct: bool) -> Res
     let open_id = caller.open_id;
     if let Some(code) = state.posting.blocks.get(&open_id) {
         return api_error(StatusCode::FORBIDDEN, code, block_message(code));
+    }
+    if state.posting.unaudited
+        && privacy_level
+            .as_deref()
+            .is_some_and(|privacy| privacy != "SELF_ONLY")
+    {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "unaudited_client_can_only_post_to_private_accounts",
+            "Unaudited clients can only post to private accounts (SELF_ONLY).",
+        );
     }
     if let Some(privacy) = &privacy_level
         && !state.posting.options(&open_id).contains(privacy)

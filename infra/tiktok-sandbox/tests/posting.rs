@@ -1262,3 +1262,52 @@ async fn a_public_post_appears_in_video_list() {
     );
     assert_eq!(sb.profile_stats("alice").video_count, 3);
 }
+
+/// TikTok's audit and posting rules at the init: an unaudited app posts
+/// only `SELF_ONLY`, and branded content is never private.
+#[tokio::test]
+async fn an_unaudited_app_posts_privately_and_branded_content_is_never_private() {
+    let sb = sandbox().await;
+    let (token, _) = sb.issue_grant("alice", SCOPES);
+    let plan = source(1000, 1000, 1);
+    let branded_private = json!({"post_info": {"privacy_level": "SELF_ONLY", "brand_content_toggle": true},
+                                 "source_info": plan.clone()});
+    let (status, answer) = call(&sb, VIDEO_INIT, &token, branded_private).await;
+    assert_eq!((status, code(&answer)), (400, "invalid_param"), "{answer}");
+
+    sb.set_audited(false);
+    for privacy in ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS"] {
+        let (status, answer) =
+            call(&sb, VIDEO_INIT, &token, direct_body(privacy, plan.clone())).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (403, "unaudited_client_can_only_post_to_private_accounts"),
+            "{privacy}"
+        );
+    }
+    let (status, answer) = call(
+        &sb,
+        VIDEO_INIT,
+        &token,
+        direct_body("SELF_ONLY", plan.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    // Over HTTP too.
+    let audited = client()
+        .post(url(&sb, "/sandbox/audited"))
+        .json(&json!({"audited": true}))
+        .send()
+        .await
+        .expect("control");
+    assert_eq!(audited.status().as_u16(), 204);
+    let (status, answer) = call(
+        &sb,
+        VIDEO_INIT,
+        &token,
+        direct_body("PUBLIC_TO_EVERYONE", plan),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(sb.inits("alice"), 2);
+}

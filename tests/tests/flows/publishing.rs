@@ -905,3 +905,35 @@ async fn a_container_that_does_not_state_its_duration_fails_cleanly() {
     );
     assert_eq!(app.sandbox.inits("tt-unknown"), 0);
 }
+
+/// The deployment says the app is audited, TikTok says it is not: the
+/// publish fails after one refused init with our code and what to do, and
+/// is never retried.
+#[tokio::test]
+async fn tiktoks_refusal_of_an_unaudited_app_fails_the_publish_with_what_to_do() {
+    let app = spawn_app().await;
+    app.sandbox.set_audited(false);
+    app.seed_account("tt-unaudited", "alice", ALL_SCOPES).await;
+    let mut request = upload_request("tt-unaudited", "clip.mp4", "video/mp4", SAMPLE_MP4.len());
+    request["post"] = json!({"privacy_level": "PUBLIC_TO_EVERYONE"});
+    let created = app
+        .upload_video("alice", request, SAMPLE_MP4.to_vec())
+        .await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "failed",
+    )
+    .await;
+    let error = view["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("unaudited_app_private_only"), "{error}");
+    assert!(error.contains("TIKTOK_APP_AUDITED"), "{error}");
+    assert_eq!(
+        app.sandbox.calls("/v2/post/publish/video/init/"),
+        1,
+        "one init, no retry"
+    );
+    assert_eq!(app.sandbox.inits("tt-unaudited"), 0);
+}
