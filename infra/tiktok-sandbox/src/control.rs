@@ -39,6 +39,16 @@ impl RunningSandbox {
         self.shared.state().posting.unaudited = !audited;
     }
 
+    /// Turns interactions off in `open_id`'s TikTok settings, as creator
+    /// info reports them: `[comment, duet, stitch]`.
+    pub fn set_interactions_off(&self, open_id: &str, off: [bool; 3]) {
+        self.shared
+            .state()
+            .posting
+            .interactions_off
+            .insert(open_id.to_owned(), off);
+    }
+
     /// Sets the `max_video_post_duration_sec` creator_info reports for
     /// `open_id` (600 by default).
     pub fn set_max_duration(&self, open_id: &str, seconds: u32) {

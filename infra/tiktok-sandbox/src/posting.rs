@@ -199,6 +199,9 @@ pub(crate) struct PostingState {
     pub blocks: HashMap<String, String>,
     /// Per-user `max_video_post_duration_sec` (600 otherwise).
     pub max_duration: HashMap<String, u32>,
+    /// Per-user interactions turned off in the creator's TikTok settings:
+    /// comment, duet, stitch.
+    pub interactions_off: HashMap<String, [bool; 3]>,
     /// The app has not passed TikTok's audit: direct posts must be
     /// `SELF_ONLY` (`unaudited_client_can_only_post_to_private_accounts`).
     pub unaudited: bool,
@@ -459,14 +462,20 @@ pub(crate) async fn creator_info(
     }
     let user = state.user(Some(&caller.open_id));
     let options = state.posting.options(&caller.open_id);
+    let [comment_off, duet_off, stitch_off] = state
+        .posting
+        .interactions_off
+        .get(&caller.open_id)
+        .copied()
+        .unwrap_or_default();
     ok(json!({
         "creator_avatar_url": format!("https://sandbox.tiktokcdn.example/{}/avatar.jpeg", user.open_id),
         "creator_username": format!("sandbox_{}", user.open_id),
         "creator_nickname": user.display_name,
         "privacy_level_options": options,
-        "comment_disabled": false,
-        "duet_disabled": false,
-        "stitch_disabled": false,
+        "comment_disabled": comment_off,
+        "duet_disabled": duet_off,
+        "stitch_disabled": stitch_off,
         "max_video_post_duration_sec": state.posting.max_duration.get(&caller.open_id).copied().unwrap_or(600),
     }))
 }

@@ -86,7 +86,8 @@ impl CreatorView {
 
 /// A direct post's settings against what the app may post (its audit) and,
 /// when known, what the creator may post now: the privacy level must be one
-/// the creator is offered.
+/// the creator is offered, and an interaction the creator turned off in
+/// their TikTok settings cannot be turned on.
 pub fn check_settings(
     post: &PostSettings,
     audit: AppAudit,
@@ -109,7 +110,34 @@ pub fn check_settings(
             chosen: privacy.as_str().to_owned(),
         });
     }
+    if let Some(creator) = creator {
+        for (name, turned_off, allowed) in [
+            ("comment", creator.comment_disabled, !post.disable_comment),
+            ("duet", creator.duet_disabled, !post.disable_duet),
+            ("stitch", creator.stitch_disabled, !post.disable_stitch),
+        ] {
+            if turned_off && allowed {
+                return Err(InvalidUpload::InteractionDisabled(name));
+            }
+        }
+    }
     Ok(())
+}
+
+/// The settings a post is initialised with: an interaction the creator has
+/// turned off is never turned on, whatever the post says.
+pub fn respecting_creator(
+    post: &PostSettings,
+    comment_off: bool,
+    duet_off: bool,
+    stitch_off: bool,
+) -> PostSettings {
+    PostSettings {
+        disable_comment: post.disable_comment || comment_off,
+        disable_duet: post.disable_duet || duet_off,
+        disable_stitch: post.disable_stitch || stitch_off,
+        ..post.clone()
+    }
 }
 
 /// TikTok's creator-info errors that mean the creator cannot post now (sent
@@ -186,6 +214,50 @@ mod tests {
         assert_eq!(
             check_settings(&post(None), AppAudit::Unaudited, None),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn an_interaction_the_creator_turned_off_cannot_be_turned_on() {
+        let creator = CreatorView {
+            comment_disabled: true,
+            stitch_disabled: true,
+            ..creator(&["SELF_ONLY"])
+        };
+        let allow_all = post(Some(PrivacyLevel::SelfOnly));
+        assert_eq!(
+            check_settings(&allow_all, AppAudit::Audited, Some(&creator)),
+            Err(InvalidUpload::InteractionDisabled("comment"))
+        );
+        let off = PostSettings {
+            disable_comment: true,
+            disable_stitch: true,
+            ..allow_all.clone()
+        };
+        assert_eq!(
+            check_settings(&off, AppAudit::Audited, Some(&creator)),
+            Ok(())
+        );
+        assert_eq!(
+            check_settings(
+                &PostSettings {
+                    disable_stitch: false,
+                    ..off.clone()
+                },
+                AppAudit::Audited,
+                Some(&creator)
+            )
+            .unwrap_err()
+            .code(),
+            "interaction_disabled_by_creator"
+        );
+        // Unknown creator: nothing to hold it to.
+        assert_eq!(check_settings(&allow_all, AppAudit::Audited, None), Ok(()));
+        let sent = respecting_creator(&allow_all, true, false, true);
+        assert!(sent.disable_comment && !sent.disable_duet && sent.disable_stitch);
+        assert!(
+            respecting_creator(&off, false, false, false).disable_comment,
+            "never turned on"
         );
     }
 

@@ -174,3 +174,26 @@ async fn branded_content_is_never_private() {
     );
     app.create_upload("alice", &organic).await;
 }
+
+#[tokio::test]
+async fn an_interaction_the_creator_turned_off_cannot_be_turned_on() {
+    let app = spawn_app().await;
+    app.connect("alice", "tt-quiet").await;
+    app.sandbox
+        .set_interactions_off("tt-quiet", [true, false, false]);
+    let info = body(&app.creator_info("alice", "tt-quiet").await);
+    assert_eq!(info["comment_disabled"], true, "{info}");
+    let allowing = upload("tt-quiet", json!({"privacy_level": "SELF_ONLY"}));
+    let message = refused(
+        app.upload_api("POST", "/uploads", Some("alice"), Some(&allowing))
+            .await,
+        "interaction_disabled_by_creator",
+    )
+    .await;
+    assert!(message.contains("disable_comment"), "{message}");
+    let off = upload(
+        "tt-quiet",
+        json!({"privacy_level": "SELF_ONLY", "disable_comment": true}),
+    );
+    app.create_upload("alice", &off).await;
+}

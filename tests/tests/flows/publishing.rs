@@ -937,3 +937,33 @@ async fn tiktoks_refusal_of_an_unaudited_app_fails_the_publish_with_what_to_do()
     );
     assert_eq!(app.sandbox.inits("tt-unaudited"), 0);
 }
+
+/// A client that never asked creator info cannot turn on what the creator
+/// turned off either: the init sends those interactions disabled.
+#[tokio::test]
+async fn a_creators_turned_off_interactions_stay_off_at_the_init() {
+    let app = spawn_app().await;
+    app.seed_account("tt-quiet", "alice", ALL_SCOPES).await;
+    app.sandbox
+        .set_interactions_off("tt-quiet", [true, true, false]);
+    let mut request = upload_request("tt-quiet", "clip.mp4", "video/mp4", SAMPLE_MP4.len());
+    request["post"] = json!({"privacy_level": "SELF_ONLY"});
+    let created = app
+        .upload_video("alice", request, SAMPLE_MP4.to_vec())
+        .await;
+    app.drain_publish_queue(5).await;
+    let view = wait_for_status(
+        &app,
+        "alice",
+        created["upload_id"].as_str().unwrap(),
+        "published",
+    )
+    .await;
+    let publish = app
+        .sandbox
+        .publish(view["publish_id"].as_str().unwrap())
+        .expect("TikTok has it");
+    assert_eq!(publish.post_info["disable_comment"], true);
+    assert_eq!(publish.post_info["disable_duet"], true);
+    assert_eq!(publish.post_info["disable_stitch"], false);
+}

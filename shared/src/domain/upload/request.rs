@@ -146,6 +146,11 @@ pub enum InvalidUpload {
     UnauditedPrivateOnly,
     #[error("the creator can post as {offered}, not {chosen}")]
     PrivacyNotAllowed { offered: String, chosen: String },
+    #[error(
+        "{0} is turned off in the creator's TikTok settings and cannot be turned on here: \
+         set post.disable_{0} to true"
+    )]
+    InteractionDisabled(&'static str),
 }
 
 impl InvalidUpload {
@@ -164,6 +169,7 @@ impl InvalidUpload {
             Self::BrandedPrivate => "branded_content_must_be_public",
             Self::UnauditedPrivateOnly => "unaudited_app_private_only",
             Self::PrivacyNotAllowed { .. } => "privacy_level_not_allowed",
+            Self::InteractionDisabled(_) => "interaction_disabled_by_creator",
         }
     }
 }

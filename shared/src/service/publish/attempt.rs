@@ -17,6 +17,7 @@ use super::{
 use crate::{
     adapters::store::publishing::Claimed,
     domain::{
+        creator::respecting_creator,
         ids::{PublishId, UploadId},
         ports::{SealError, StoreError},
         ratelimit::{self, RateLimit},
@@ -206,6 +207,8 @@ impl Publisher {
             Err(step) => return Ok(step),
         };
         let (mut inits, mut creator_checked) = (0, false);
+        // What the init sends: the creator's turned-off interactions stay off.
+        let mut sent = upload.clone();
         for _ in 0..MAX_TURNS {
             let this = match current.take() {
                 Some(this) => this,
@@ -214,7 +217,15 @@ impl Publisher {
                     if !creator_checked {
                         let creator_max = if upload.mode == PublishMode::Direct {
                             match self.check_creator(upload, &access).await {
-                                Ok(max) => max,
+                                Ok(info) => {
+                                    sent.post = respecting_creator(
+                                        &upload.post,
+                                        info.comment_disabled,
+                                        info.duet_disabled,
+                                        info.stitch_disabled,
+                                    );
+                                    info.max_video_post_duration_sec
+                                }
                                 Err(step) => return Ok(step),
                             }
                         } else {
@@ -228,7 +239,7 @@ impl Publisher {
                     }
                     inits += 1;
                     match self
-                        .init(upload, owner, &access, &plan, &object.etag, previous)
+                        .init(&sent, owner, &access, &plan, &object.etag, previous)
                         .await?
                     {
                         Init::Started(this) => this,

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     adapters::s3::BucketError,
+    adapters::tiktok::posting::CreatorInfo,
     domain::{
         ports::{AccountStore, SealError, TokenSealer},
         ratelimit::{self, RateLimit},
@@ -94,12 +95,13 @@ impl Publisher {
     }
 
     /// A direct post: the creator may post, with the chosen privacy level.
-    /// Returns the longest video TikTok takes from the creator, if it says.
+    /// Returns what TikTok says of the creator (the longest video it takes,
+    /// the interactions turned off).
     pub(super) async fn check_creator(
         &self,
         upload: &Upload,
         access: &AccessToken,
-    ) -> Result<Option<u32>, Step> {
+    ) -> Result<CreatorInfo, Step> {
         match self.admit(&ratelimit::TIKTOK_CREATOR_INFO, upload).await {
             Ok(None) => {}
             Ok(Some(step)) => return Err(step),
@@ -115,7 +117,7 @@ impl Publisher {
         if let Some(privacy) = upload.post.privacy_level {
             rules::creator_allows(&info, privacy)?;
         }
-        Ok(info.max_video_post_duration_sec)
+        Ok(info)
     }
 
     /// The video may last at most `max_seconds`: its duration is read from
