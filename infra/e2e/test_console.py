@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from playwright.sync_api import expect
 
-from conftest import API, ARTIFACTS, CONSOLE, ROOT, call, sandbox, token
+from conftest import API, ARTIFACTS, CONSOLE, ROOT, SANDBOX, call, sandbox, token
 
 SAMPLE = ROOT / "tests" / "fixtures" / "sample.mp4"
 PUBLISH_SECONDS = 120
@@ -96,6 +96,10 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
         "data-status", "published", timeout=PUBLISH_SECONDS * 1000
     )
     expect(post).to_have_attribute("data-status", "published")
+    # What TikTok received: the interactions off, as the form left them.
+    _, _, publishes = call("GET", f"{SANDBOX}/sandbox/publishes")
+    sent = [p for p in publishes if p["open_id"] == first]
+    assert sent and all(p["post_info"]["disable_duet"] is True for p in sent), sent
     shot(page, "03-published")
 
     # Schedule one video to both accounts, ten minutes ahead.

@@ -223,6 +223,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/privacy-options", post(privacy_options))
         .route("/sandbox/posting-block", post(posting_block))
         .route("/sandbox/audited", post(audited))
+        .route("/sandbox/interactions", post(interactions))
         .route("/sandbox/outcome", post(outcome))
         .route("/sandbox/processing-delay", post(processing_delay))
         .route("/sandbox/expire-uploads", post(expire_uploads))
@@ -374,6 +375,30 @@ struct Enabled {
 #[derive(Deserialize)]
 struct Audited {
     audited: bool,
+}
+
+/// A creator's interactions turned off in their TikTok settings.
+#[derive(Deserialize)]
+struct InteractionsOff {
+    open_id: String,
+    #[serde(default)]
+    comment: bool,
+    #[serde(default)]
+    duet: bool,
+    #[serde(default)]
+    stitch: bool,
+}
+
+async fn interactions(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<InteractionsOff>,
+) -> StatusCode {
+    shared
+        .state()
+        .posting
+        .interactions_off
+        .insert(body.open_id, [body.comment, body.duet, body.stitch]);
+    StatusCode::NO_CONTENT
 }
 
 async fn audited(

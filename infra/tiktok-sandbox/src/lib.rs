@@ -63,6 +63,7 @@
 //! - `POST /sandbox/privacy-options {open_id, options}`,
 //!   `POST /sandbox/posting-block {open_id, code|null}`,
 //!   `POST /sandbox/audited {audited}` (true by default; `SANDBOX_APP_AUDITED`),
+//!   `POST /sandbox/interactions {open_id, comment, duet, stitch}` (turned off),
 //!   `POST /sandbox/outcome {"outcome": "complete"|"never"}` or
 //!   `{"outcome": "fail", "reason": ".."}`, `POST /sandbox/processing-delay
 //!   {ms}`, `POST /sandbox/expire-uploads`, `POST /sandbox/rate-limits {path,
