@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -40,13 +41,17 @@ def token(user, **kwargs):
     return local_api.mint(key(), ISSUER, AUDIENCE, user, **kwargs)
 
 
-def call(method, url, body=None, headers=None):
-    """(status, headers, parsed JSON or raw bytes) for one HTTP request."""
+def call(method, url, body=None, headers=None, form=None):
+    """(status, headers, parsed JSON or raw bytes) for one HTTP request,
+    redirects not followed; `body` is sent as JSON, `form` form-encoded."""
     data = None
     headers = dict(headers or {})
     if body is not None:
         data = json.dumps(body).encode()
         headers.setdefault("content-type", "application/json")
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers.setdefault("content-type", "application/x-www-form-urlencoded")
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):

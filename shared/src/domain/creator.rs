@@ -43,7 +43,7 @@ pub const UNAUDITED_NOTE: &str = "The TikTok app is not audited yet: TikTok acce
      posts (Only me), from at most 5 creators a day, until it is.";
 
 /// A creator's posting options (never a token).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatorView {
     pub account_id: String,
     pub nickname: Option<String>,
@@ -58,16 +58,11 @@ pub struct CreatorView {
     pub can_post: bool,
     pub reason: Option<String>,
     pub fetched_at: String,
-    /// Whether TikTok has audited the app; when not, `note` says what that
-    /// means and `privacy_level_options` holds `SELF_ONLY` alone.
-    #[serde(default = "audited_by_default")]
+    /// Whether TikTok has audited the app (set by [`CreatorView::offered`]);
+    /// when not, `note` says what that means and `privacy_level_options`
+    /// holds `SELF_ONLY` alone.
     pub app_audited: bool,
-    #[serde(default)]
     pub note: Option<String>,
-}
-
-fn audited_by_default() -> bool {
-    true
 }
 
 impl CreatorView {

@@ -14,7 +14,10 @@ use crate::{
     },
     domain::{
         account::{Account, AccountStatus, AccountView},
-        creator::{AppAudit, CREATOR_INFO_FRESH_SECONDS, CreatorView, posting_refusal},
+        creator::{
+            AppAudit, CREATOR_INFO_FRESH_SECONDS, CREATOR_INFO_VALID_SECONDS, CreatorView,
+            posting_refusal,
+        },
         ids::{AccountId, UserId},
         ports::{AccountStore, SealError, StoreError, TokenSealer},
         ratelimit::{RateLimit, TIKTOK_CREATOR_INFO},
@@ -129,27 +132,16 @@ fn creator_view(
             stitch_disabled: info.stitch_disabled,
             max_video_post_duration_sec: info.max_video_post_duration_sec,
             can_post: true,
-            reason: None,
             fetched_at,
-            app_audited: true,
-            note: None,
+            ..CreatorView::default()
         }),
         Err(TikTokError::Api { ref code, .. }) if posting_refusal(code).is_some() => {
             Ok(CreatorView {
                 account_id: id.to_string(),
-                nickname: None,
-                username: None,
-                avatar_url: None,
-                privacy_level_options: Vec::new(),
-                comment_disabled: false,
-                duet_disabled: false,
-                stitch_disabled: false,
-                max_video_post_duration_sec: None,
                 can_post: false,
                 reason: posting_refusal(code).map(str::to_owned),
                 fetched_at,
-                app_audited: true,
-                note: None,
+                ..CreatorView::default()
             })
         }
         Err(e) if e.is_transient() => Err(AccountsError::TikTokUnavailable(e)),
@@ -296,13 +288,12 @@ impl Accounts {
             return Err(AccountsError::ScopeMissing("video.publish"));
         }
         let now = self.clock.now();
-        if let Some(kept) = self.store.get_creator(id).await? {
-            let age = (now - kept.fetched_at).num_seconds();
-            if kept.token_version == account.token_version
-                && (0..CREATOR_INFO_FRESH_SECONDS).contains(&age)
-            {
-                return Ok(kept.view.offered(self.audit));
-            }
+        if let Some(kept) = self
+            .store
+            .kept_creator(&account, now, CREATOR_INFO_FRESH_SECONDS)
+            .await?
+        {
+            return Ok(kept.offered(self.audit));
         }
         self.limiter
             .admit(&TIKTOK_CREATOR_INFO, id.as_ref())
@@ -313,7 +304,7 @@ impl Accounts {
             Err(e) => return Err(e.into()),
         };
         let view = creator_view(id, self.tiktok.creator_info(&tokens.access).await, now)?;
-        let expires = now + chrono::Duration::seconds(CREATOR_INFO_FRESH_SECONDS * 10);
+        let expires = now + chrono::Duration::seconds(CREATOR_INFO_VALID_SECONDS);
         self.store
             .put_creator(id, &view, account.token_version, now, expires)
             .await?;

@@ -11,7 +11,7 @@ use crate::{
     },
     domain::{
         account::{Account, AccountStatus},
-        creator::{AppAudit, check_settings},
+        creator::{AppAudit, CREATOR_INFO_VALID_SECONDS, check_settings},
         ids::{UploadId, UserId},
         ports::{AccountStore, StoreError},
         ratelimit::RateLimit,
@@ -223,8 +223,13 @@ impl Uploads {
             request.mode,
         )?;
         let now = self.clock.now();
-        let creator = self.store.kept_creator(&account, now).await?;
-        check_settings(&request.post, self.settings.audit, creator.as_ref())?;
+        if request.mode == PublishMode::Direct {
+            let creator = self
+                .store
+                .kept_creator(&account, now, CREATOR_INFO_VALID_SECONDS)
+                .await?;
+            check_settings(&request.post, self.settings.audit, creator.as_ref())?;
+        }
         self.limiter
             .admit(&UPLOADS_PER_ACCOUNT, account.id.as_ref())
             .await?;

@@ -803,6 +803,14 @@ async fn a_publish_record_whose_answer_is_lost_is_sent_again_under_one_token() {
     assert_eq!(tokens.len(), 1, "one token for every send: {tokens:?}");
 }
 
+/// Uploads `data` as alice with `request`, lets upload-publish take the
+/// queue, and waits for the upload to reach `status`; returns its view.
+async fn upload_until(app: &TestApp, request: Value, data: Vec<u8>, status: &str) -> Value {
+    let created = app.upload_video("alice", request, data).await;
+    app.drain_publish_queue(5).await;
+    wait_for_status(app, "alice", created["upload_id"].as_str().unwrap(), status).await
+}
+
 /// The video's duration is read from the stored container before TikTok
 /// hears of it: a 10-minute video for a creator allowed 5 minutes fails
 /// with `video_too_long` after no init and no chunk; inbox uploads are held
@@ -813,17 +821,13 @@ async fn a_video_longer_than_the_creator_may_post_fails_before_any_init_or_chunk
     app.seed_account("tt-long", "alice", ALL_SCOPES).await;
     app.sandbox.set_max_duration("tt-long", 300);
     let size = 2_000_000;
-    let ten_minutes = tools::generated_mp4_lasting(size, 600);
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request("tt-long", "long.mp4", "video/mp4", size),
-            ten_minutes.clone(),
-        )
-        .await;
-    let id = created["upload_id"].as_str().unwrap();
-    app.drain_publish_queue(5).await;
-    let view = wait_for_status(&app, "alice", id, "failed").await;
+    let view = upload_until(
+        &app,
+        upload_request("tt-long", "long.mp4", "video/mp4", size),
+        tools::generated_mp4_lasting(size, 600),
+        "failed",
+    )
+    .await;
     let error = view["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("video_too_long"), "{error}");
     assert!(error.contains("300 s"), "{error}");
@@ -831,31 +835,20 @@ async fn a_video_longer_than_the_creator_may_post_fails_before_any_init_or_chunk
     assert_eq!(app.sandbox.calls("/upload/"), 0, "no chunk");
 
     // Four minutes: within the creator's five, published.
-    let four = tools::generated_mp4_lasting(size, 240);
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request("tt-long", "ok.mp4", "video/mp4", size),
-            four,
-        )
-        .await;
-    app.drain_publish_queue(5).await;
-    let ok = created["upload_id"].as_str().unwrap();
-    wait_for_status(&app, "alice", ok, "published").await;
+    let four_minutes = tools::generated_mp4_lasting(size, 240);
+    upload_until(
+        &app,
+        upload_request("tt-long", "ok.mp4", "video/mp4", size),
+        four_minutes.clone(),
+        "published",
+    )
+    .await;
 
     // An inbox upload cannot ask creator info: the general limit, 120 s here.
     let mut inbox = upload_request("tt-long", "inbox.mp4", "video/mp4", size);
     inbox["mode"] = json!("inbox");
     inbox.as_object_mut().unwrap().remove("post");
-    let created = app.upload_video("alice", inbox, four_minutes(size)).await;
-    app.drain_publish_queue(5).await;
-    let view = wait_for_status(
-        &app,
-        "alice",
-        created["upload_id"].as_str().unwrap(),
-        "failed",
-    )
-    .await;
+    let view = upload_until(&app, inbox, four_minutes, "failed").await;
     assert!(
         view["error"].as_str().unwrap_or_default().contains("120 s"),
         "{view}"
@@ -865,10 +858,6 @@ async fn a_video_longer_than_the_creator_may_post_fails_before_any_init_or_chunk
         1,
         "only the four-minute direct post"
     );
-}
-
-fn four_minutes(size: usize) -> Vec<u8> {
-    tools::generated_mp4_lasting(size, 240)
 }
 
 /// A container that does not say how long it is, or lies about its boxes,
@@ -881,18 +870,10 @@ async fn a_container_that_does_not_state_its_duration_fails_cleanly() {
     // An ftyp box, then bytes that are no box at all.
     let mut data = generated_mp4(100_000);
     data[24..28].copy_from_slice(&u32::MAX.to_be_bytes());
-    let created = app
-        .upload_video(
-            "alice",
-            upload_request("tt-unknown", "odd.mp4", "video/mp4", data.len()),
-            data,
-        )
-        .await;
-    app.drain_publish_queue(5).await;
-    let view = wait_for_status(
+    let view = upload_until(
         &app,
-        "alice",
-        created["upload_id"].as_str().unwrap(),
+        upload_request("tt-unknown", "odd.mp4", "video/mp4", data.len()),
+        data,
         "failed",
     )
     .await;
@@ -916,17 +897,7 @@ async fn tiktoks_refusal_of_an_unaudited_app_fails_the_publish_with_what_to_do()
     app.seed_account("tt-unaudited", "alice", ALL_SCOPES).await;
     let mut request = upload_request("tt-unaudited", "clip.mp4", "video/mp4", SAMPLE_MP4.len());
     request["post"] = json!({"privacy_level": "PUBLIC_TO_EVERYONE"});
-    let created = app
-        .upload_video("alice", request, SAMPLE_MP4.to_vec())
-        .await;
-    app.drain_publish_queue(5).await;
-    let view = wait_for_status(
-        &app,
-        "alice",
-        created["upload_id"].as_str().unwrap(),
-        "failed",
-    )
-    .await;
+    let view = upload_until(&app, request, SAMPLE_MP4.to_vec(), "failed").await;
     let error = view["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("unaudited_app_private_only"), "{error}");
     assert!(error.contains("TIKTOK_APP_AUDITED"), "{error}");
@@ -948,17 +919,7 @@ async fn a_creators_turned_off_interactions_stay_off_at_the_init() {
         .set_interactions_off("tt-quiet", [true, true, false]);
     let mut request = upload_request("tt-quiet", "clip.mp4", "video/mp4", SAMPLE_MP4.len());
     request["post"] = json!({"privacy_level": "SELF_ONLY"});
-    let created = app
-        .upload_video("alice", request, SAMPLE_MP4.to_vec())
-        .await;
-    app.drain_publish_queue(5).await;
-    let view = wait_for_status(
-        &app,
-        "alice",
-        created["upload_id"].as_str().unwrap(),
-        "published",
-    )
-    .await;
+    let view = upload_until(&app, request, SAMPLE_MP4.to_vec(), "published").await;
     let publish = app
         .sandbox
         .publish(view["publish_id"].as_str().unwrap())

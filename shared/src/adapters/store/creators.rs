@@ -7,19 +7,14 @@ use super::{
     Store,
     item::{Item, get_n, get_s, get_time, key, n, s, unavailable},
 };
-use crate::domain::{
-    account::Account,
-    creator::{CREATOR_INFO_VALID_SECONDS, CreatorView},
-    ids::AccountId,
-    ports::StoreError,
-};
+use crate::domain::{account::Account, creator::CreatorView, ids::AccountId, ports::StoreError};
 
 fn creator_key(id: &AccountId) -> Item {
     key(format!("CREATOR#{id}"), "INFO")
 }
 
 /// A kept creator info, and what it was asked with.
-pub struct KeptCreator {
+struct KeptCreator {
     pub view: CreatorView,
     pub token_version: u64,
     pub fetched_at: DateTime<Utc>,
@@ -27,7 +22,7 @@ pub struct KeptCreator {
 
 impl Store {
     #[tracing::instrument(name = "store.get_creator", skip_all, fields(account_id = %id))]
-    pub async fn get_creator(&self, id: &AccountId) -> Result<Option<KeptCreator>, StoreError> {
+    async fn get_creator(&self, id: &AccountId) -> Result<Option<KeptCreator>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -49,19 +44,18 @@ impl Store {
         }))
     }
 
-    /// The account's creator info as kept, while it still judges a post's
-    /// settings: asked with the account's current tokens, at most
-    /// [`CREATOR_INFO_VALID_SECONDS`] ago.
+    /// The account's creator info as kept, if it was asked with the
+    /// account's current tokens less than `max_age_seconds` ago.
     pub async fn kept_creator(
         &self,
         account: &Account,
         now: DateTime<Utc>,
+        max_age_seconds: i64,
     ) -> Result<Option<CreatorView>, StoreError> {
         Ok(self.get_creator(&account.id).await?.and_then(|kept| {
             let age = (now - kept.fetched_at).num_seconds();
-            (kept.token_version == account.token_version
-                && (0..CREATOR_INFO_VALID_SECONDS).contains(&age))
-            .then_some(kept.view)
+            (kept.token_version == account.token_version && (0..max_age_seconds).contains(&age))
+                .then_some(kept.view)
         }))
     }
 

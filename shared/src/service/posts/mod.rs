@@ -26,7 +26,7 @@ use crate::{
     },
     domain::{
         account::{Account, AccountStatus},
-        creator::{AppAudit, check_settings},
+        creator::{AppAudit, CREATOR_INFO_VALID_SECONDS, check_settings},
         ids::{PostId, UploadId, UserId},
         ports::{AccountStore, StoreError},
         post::{
@@ -203,7 +203,10 @@ impl Posts {
                 request.mode,
             )?;
             if request.mode == PublishMode::Direct {
-                let creator = self.store.kept_creator(&account, now).await?;
+                let creator = self
+                    .store
+                    .kept_creator(&account, now, CREATOR_INFO_VALID_SECONDS)
+                    .await?;
                 check_settings(
                     &overrides.apply(&request.post),
                     self.audit,
