@@ -286,7 +286,7 @@ async function loadCreators() {
       c.can_post
         ? h("li", { "data-account": c.account_id }, "Posting as ", h("strong", {}, c.nickname || c.account_id),
             c.username ? ` (@${c.username})` : "",
-            c.max_video_post_duration_sec ? ` · videos up to ${Math.floor(c.max_video_post_duration_sec / 60)} min` : "")
+            c.max_video_post_duration_sec ? ` · videos up to ${span(c.max_video_post_duration_sec)}` : "")
         : h("li", { "data-account": c.account_id, class: "cannot" },
             h("strong", {}, c.nickname || c.account_id), ` cannot post now: ${c.reason}`),
     ),
@@ -301,6 +301,7 @@ async function loadCreators() {
     box.title = off ? "Turned off in the creator's TikTok settings" : "";
   }
   renderPrivacy();
+  renderLength();
   $("#publish-submit").disabled = !posting.canPost;
 }
 
@@ -341,15 +342,39 @@ function renderDisclosure() {
   renderPrivacy();
 }
 
+/** A length in seconds as people say it: "45 s", "3 min", "2 min 30 s". */
+function span(seconds) {
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s} s`;
+  return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+}
+
+/** Whether the chosen video runs longer than the selected creators may post. */
+function tooLong() {
+  return Boolean(posting.maxSeconds && videoSeconds && videoSeconds > posting.maxSeconds);
+}
+
+/** Says how long the chosen video is, and whether the selected creators may post it. */
+function renderLength() {
+  const hint = $("#video-length");
+  const file = $("#video").files[0];
+  if (!file) return hint.replaceChildren();
+  if (videoSeconds === null) return hint.replaceChildren("Length not known yet: it is checked again before TikTok gets the video.");
+  hint.replaceChildren(`${span(videoSeconds)} long`, tooLong() ? `: longer than these creators can post (${span(posting.maxSeconds)}).` : ".");
+  hint.classList.toggle("error", tooLong());
+}
+
 /** The chosen video's length, read from its metadata in the browser (null when it does not say). */
 function readDuration(file) {
   videoSeconds = null;
+  renderLength();
   if (!file) return;
   const video = document.createElement("video");
   video.preload = "metadata";
   video.addEventListener("loadedmetadata", () => {
     videoSeconds = Number.isFinite(video.duration) ? video.duration : null;
     URL.revokeObjectURL(video.src);
+    renderLength();
   });
   video.addEventListener("error", () => URL.revokeObjectURL(video.src));
   video.src = URL.createObjectURL(file);
@@ -373,8 +398,8 @@ async function publish(event) {
   if (targets.length === 0) return fieldError($("#target-list input") || $("#video"), "Choose at least one account.");
   const stopped = posting.creators.find((c) => !c.can_post);
   if (stopped) return fieldError($("#target-list input"), `${stopped.nickname || stopped.account_id} cannot post now: ${stopped.reason}`);
-  if (posting.maxSeconds && videoSeconds && videoSeconds > posting.maxSeconds) {
-    return fieldError($("#video"), `This video is ${Math.ceil(videoSeconds)} s long; the longest these creators can post is ${posting.maxSeconds} s.`);
+  if (tooLong()) {
+    return fieldError($("#video"), `This video is ${span(videoSeconds)} long; the longest these creators can post is ${span(posting.maxSeconds)}.`);
   }
   const disclose = $("#disclose").checked;
   const brandOrganic = disclose && $("#brand-organic").checked;

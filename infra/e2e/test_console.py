@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from conftest import API, ARTIFACTS, CONSOLE, ROOT, SANDBOX, call, sandbox, token
 
 SAMPLE = ROOT / "tests" / "fixtures" / "sample.mp4"
+SAMPLE_WEBM = ROOT / "tests" / "fixtures" / "sample.webm"  # 2 s
 PUBLISH_SECONDS = 120
 
 
@@ -75,6 +76,7 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
     for name in ["Comment", "Duet", "Stitch"]:
         expect(page.get_by_role("checkbox", name=name, exact=True)).not_to_be_checked()
     expect(page.get_by_test_id("declaration")).to_have_text("By posting, you agree to TikTok's Music Usage Confirmation.")
+    expect(page.get_by_text("After TikTok receives a video, processing can take a few minutes.")).to_be_visible()
     page.get_by_label("Disclose video content").check()
     expect(page.get_by_test_id("disclose-label")).to_contain_text("indicate if your content promotes")
     page.get_by_label("Your brand").check()
@@ -122,6 +124,27 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
     expect(page.locator("#posts-list article[data-status='scheduled']")).to_have_count(1)
     shot(page, "04-posts")
 
+    # A video longer than the creator may post: the console says so, with
+    # the length read from the file, and uploads nothing.
+    fourth = f"tt-e2e-{stamp}-4"
+    page.get_by_role("link", name="Accounts").click()
+    connect(page, fourth)
+    sandbox("/sandbox/max-duration", {"open_id": fourth, "seconds": 1})
+    bearer = {"authorization": f"Bearer {token(user)}"}
+    _, _, before = call("GET", f"{API}/posts", headers=bearer)
+    page.get_by_role("link", name="Publish").click()
+    page.get_by_label("Video (MP4, MOV or WebM)").set_input_files(str(SAMPLE_WEBM))
+    page.get_by_role("checkbox", name=fourth).check()
+    expect(page.locator(f"#creators li[data-account='{fourth}']")).to_contain_text("videos up to 1 s")
+    expect(page.get_by_test_id("video-length")).to_contain_text("s long: longer than these creators can post (1 s).")
+    page.get_by_label("Who can watch").select_option("SELF_ONLY")
+    page.get_by_role("button", name="Upload and publish").click()
+    expect(page.locator("#notice")).to_contain_text("the longest these creators can post is 1 s")
+    expect(page.get_by_label("Video (MP4, MOV or WebM)")).to_have_attribute("aria-invalid", "true")
+    _, _, after = call("GET", f"{API}/posts", headers=bearer)
+    assert len(after["posts"]) == len(before["posts"]), after
+    shot(page, "04a-too-long")
+
     # TikTok stops a creator from posting today: the console says so and posts nothing.
     third = f"tt-e2e-{stamp}-3"
     page.get_by_role("link", name="Accounts").click()
@@ -156,7 +179,6 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
          "--data-file", "infra/events/analytics-snapshot-scheduled.json"],
         cwd=ROOT, check=True, capture_output=True,
     )
-    bearer = {"authorization": f"Bearer {token(user)}"}
     for _ in range(60):
         status, _, stats = call("GET", f"{API}/accounts/{first}/stats", headers=bearer)
         if status == 200 and stats["points"]:

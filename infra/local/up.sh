@@ -43,6 +43,7 @@ SANDBOX_CLIENT_SECRET=local_client_secret \
 SANDBOX_REDIRECT_URIS="$redirect_uri" \
 SANDBOX_WEBHOOK_URL="$api_url/webhooks/tiktok" \
 SANDBOX_APP_AUDITED=false \
+SANDBOX_UNAUDITED_USER_CAP="${SANDBOX_UNAUDITED_USER_CAP:-5}" \
   nohup "$root/target/debug/tiktok-sandbox" > "$state_dir/sandbox.log" 2>&1 &
 echo $! > "$state_dir/sandbox.pid"
 wait_for "http://127.0.0.1:$SANDBOX_PORT/sandbox/calls" "the TikTok sandbox"

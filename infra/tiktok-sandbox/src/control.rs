@@ -50,7 +50,8 @@ impl RunningSandbox {
     }
 
     /// Sets the `max_video_post_duration_sec` creator_info reports for
-    /// `open_id` (600 by default).
+    /// `open_id` (600 by default). A direct post of a longer video fails
+    /// `duration_check_failed` once uploaded.
     pub fn set_max_duration(&self, open_id: &str, seconds: u32) {
         self.shared
             .state()
@@ -224,6 +225,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/posting-block", post(posting_block))
         .route("/sandbox/audited", post(audited))
         .route("/sandbox/interactions", post(interactions))
+        .route("/sandbox/max-duration", post(max_duration))
         .route("/sandbox/outcome", post(outcome))
         .route("/sandbox/processing-delay", post(processing_delay))
         .route("/sandbox/expire-uploads", post(expire_uploads))
@@ -398,6 +400,25 @@ async fn interactions(
         .posting
         .interactions_off
         .insert(body.open_id, [body.comment, body.duet, body.stitch]);
+    StatusCode::NO_CONTENT
+}
+
+/// A creator's `max_video_post_duration_sec`.
+#[derive(Deserialize)]
+struct MaxDuration {
+    open_id: String,
+    seconds: u32,
+}
+
+async fn max_duration(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Json(body): Json<MaxDuration>,
+) -> StatusCode {
+    shared
+        .state()
+        .posting
+        .max_duration
+        .insert(body.open_id, body.seconds);
     StatusCode::NO_CONTENT
 }
 

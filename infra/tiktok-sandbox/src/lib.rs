@@ -36,7 +36,9 @@
 //!   `unaudited_client_can_only_post_to_private_accounts` (an unaudited
 //!   app's direct post that is not `SELF_ONLY`), `invalid_param` for
 //!   private branded content, `spam_risk_too_many_posts`,
-//!   `spam_risk_too_many_pending_share`,
+//!   `spam_risk_too_many_pending_share`, `reached_active_user_cap` (an
+//!   unaudited app's sixth posting user in 24 hours; creator_info answers
+//!   it too),
 //!   `url_ownership_unverified` for `PULL_FROM_URL`; answer `publish_id` and
 //!   an `upload_url` on this server.
 //! - `PUT /upload/?upload_id=..&upload_token=..`: the upload host. Streams
@@ -44,7 +46,10 @@
 //!   sequential `Content-Range` (416), exact `Content-Length` and chunk
 //!   lengths (400), expiry (403), unknown upload or token (404); 206 per
 //!   chunk, 201 on the last, `Content-Range: bytes 0-{n-1}/{total}` on every
-//!   answer. The publish then settles per [`PublishOutcome`].
+//!   answer. The publish then settles per [`PublishOutcome`], unless the
+//!   video runs longer than the creator's `max_video_post_duration_sec`
+//!   (600 s for inbox uploads): then it fails `duration_check_failed`, read
+//!   from the container as TikTok's checks would.
 //! - `POST /v2/post/publish/status/fetch/` (`video.upload` or
 //!   `video.publish`): `PROCESSING_UPLOAD`, `SEND_TO_USER_INBOX`,
 //!   `PUBLISH_COMPLETE` or `FAILED`.
@@ -64,6 +69,7 @@
 //!   `POST /sandbox/posting-block {open_id, code|null}`,
 //!   `POST /sandbox/audited {audited}` (true by default; `SANDBOX_APP_AUDITED`),
 //!   `POST /sandbox/interactions {open_id, comment, duet, stitch}` (turned off),
+//!   `POST /sandbox/max-duration {open_id, seconds}`,
 //!   `POST /sandbox/outcome {"outcome": "complete"|"never"}` or
 //!   `{"outcome": "fail", "reason": ".."}`, `POST /sandbox/processing-delay
 //!   {ms}`, `POST /sandbox/expire-uploads`, `POST /sandbox/rate-limits {path,
@@ -92,6 +98,7 @@ mod ratelimit;
 mod server;
 mod state;
 mod upload;
+mod video;
 mod webhooks;
 
 pub use analytics::{ProfileStats, VideoView};

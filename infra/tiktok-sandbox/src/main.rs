@@ -7,7 +7,9 @@
 //! `SANDBOX_UPLOAD_URL_TTL` (seconds, default 3600),
 //! `SANDBOX_DAILY_POST_CAP` (default 15), `SANDBOX_PENDING_INBOX_CAP`
 //! (default 5), `SANDBOX_APP_AUDITED` (`true` by default; `false`: direct
-//! posts must be `SELF_ONLY`, as TikTok holds an unaudited app).
+//! posts must be `SELF_ONLY`, as TikTok holds an unaudited app),
+//! `SANDBOX_UNAUDITED_USER_CAP` (users an unaudited app may post for in
+//! 24 hours; default 5).
 
 use std::net::SocketAddr;
 
@@ -53,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         upload_url_ttl: seconds("SANDBOX_UPLOAD_URL_TTL", defaults.upload_url_ttl)?,
         daily_post_cap: count("SANDBOX_DAILY_POST_CAP", defaults.daily_post_cap)?,
         pending_inbox_cap: count("SANDBOX_PENDING_INBOX_CAP", defaults.pending_inbox_cap)?,
+        unaudited_user_cap: count("SANDBOX_UNAUDITED_USER_CAP", defaults.unaudited_user_cap)?,
     };
     let addr: SocketAddr = var("SANDBOX_ADDR")
         .unwrap_or_else(|| "127.0.0.1:9100".into())

@@ -24,6 +24,7 @@ use crate::{
     ratelimit::{CREATOR_INFO, INBOX_INIT, STATUS_FETCH, VIDEO_INIT},
     server::Shared,
     state::{log_id, random_token},
+    video::{Kept, MAX_VIDEO_SECONDS},
     webhooks::Event,
 };
 
@@ -135,6 +136,11 @@ pub(crate) struct Publish {
     pub chunk_puts: u64,
     /// SHA-256 of the bytes accepted so far.
     pub hasher: Sha256,
+    /// The first and last bytes accepted so far, for the duration check;
+    /// dropped once the upload completes.
+    pub kept: Kept,
+    /// The `Content-Type` of the first chunk.
+    pub content_type: Option<String>,
     pub sha256: Option<String>,
     pub status: PublishStatus,
     pub fail_reason: Option<String>,
@@ -197,7 +203,8 @@ pub(crate) struct PostingState {
     pub privacy_options: HashMap<String, Vec<String>>,
     /// Per-user posting blocks: the error code to answer with.
     pub blocks: HashMap<String, String>,
-    /// Per-user `max_video_post_duration_sec` (600 otherwise).
+    /// Per-user `max_video_post_duration_sec` ([`MAX_VIDEO_SECONDS`]
+    /// otherwise).
     pub max_duration: HashMap<String, u32>,
     /// Per-user interactions turned off in the creator's TikTok settings:
     /// comment, duet, stitch.
@@ -214,9 +221,32 @@ pub(crate) struct PostingState {
     pub inits: HashMap<String, u64>,
     direct_inits: HashMap<String, VecDeque<Instant>>,
     inbox_inits: HashMap<String, VecDeque<Instant>>,
+    /// When each user an unaudited app posted for first did so, within
+    /// the last 24 hours.
+    active_users: HashMap<String, Instant>,
 }
 
 impl PostingState {
+    /// The longest video `open_id` may send: their creator maximum for a
+    /// direct post, TikTok's general limit for an inbox upload.
+    pub fn max_seconds(&self, open_id: &str, direct: bool) -> u32 {
+        let creator = self.max_duration.get(open_id).copied();
+        match direct {
+            true => creator.unwrap_or(MAX_VIDEO_SECONDS),
+            false => MAX_VIDEO_SECONDS,
+        }
+    }
+
+    /// Whether an unaudited app may post for `open_id` now: it is among
+    /// the `cap` users posted for in the last 24 hours, or there is room.
+    fn within_active_user_cap(&mut self, open_id: &str, cap: u32) -> bool {
+        if !self.unaudited {
+            return true;
+        }
+        self.active_users.retain(|_, first| first.elapsed() < DAY);
+        self.active_users.contains_key(open_id) || self.active_users.len() < cap as usize
+    }
+
     fn options(&self, open_id: &str) -> Vec<String> {
         self.privacy_options
             .get(open_id)
@@ -452,11 +482,20 @@ pub(crate) async fn creator_info(
         Err(r) => return r.into_response(),
     };
     let mut state = shared.state();
-    if let Some(code) = state.posting.blocks.get(&caller.open_id) {
+    let cap = shared.config.unaudited_user_cap;
+    let blocked = state.posting.blocks.get(&caller.open_id).cloned();
+    let block = match blocked {
+        Some(code) => Some(code),
+        None if !state.posting.within_active_user_cap(&caller.open_id, cap) => {
+            Some("reached_active_user_cap".to_owned())
+        }
+        None => None,
+    };
+    if let Some(code) = block {
         // Documented: these errors come with HTTP 200 "(intentional)".
         return (
             StatusCode::OK,
-            Json(json!({"data": {}, "error": {"code": code, "message": block_message(code), "log_id": log_id()}})),
+            Json(json!({"data": {}, "error": {"code": code, "message": block_message(&code), "log_id": log_id()}})),
         )
             .into_response();
     }
@@ -476,7 +515,7 @@ pub(crate) async fn creator_info(
         "comment_disabled": comment_off,
         "duet_disabled": duet_off,
         "stitch_disabled": stitch_off,
-        "max_video_post_duration_sec": state.posting.max_duration.get(&caller.open_id).copied().unwrap_or(600),
+        "max_video_post_duration_sec": state.posting.max_seconds(&caller.open_id, true),
     }))
 }
 
@@ -594,6 +633,13 @@ fn init(shared: &Shared, headers: &HeaderMap, body: &Bytes, direct: bool) -> Res
         );
     };
     let posting = &mut state.posting;
+    if direct && !posting.within_active_user_cap(&open_id, config.unaudited_user_cap) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "reached_active_user_cap",
+            block_message("reached_active_user_cap"),
+        );
+    }
     if direct {
         if !within_daily_cap(&mut posting.direct_inits, &open_id, config.daily_post_cap) {
             return api_error(
@@ -656,12 +702,20 @@ fn init(shared: &Shared, headers: &HeaderMap, body: &Bytes, direct: bool) -> Res
             uploaded_bytes: 0,
             chunk_puts: 0,
             hasher: Sha256::new(),
+            kept: Kept::default(),
+            content_type: None,
             sha256: None,
             status: PublishStatus::ProcessingUpload,
             fail_reason: None,
             post_ids: Vec::new(),
         },
     );
+    if direct && posting.unaudited {
+        posting
+            .active_users
+            .entry(open_id.clone())
+            .or_insert_with(Instant::now);
+    }
     *posting.inits.entry(open_id).or_default() += 1;
     state.issued_secrets.push(upload_token);
     state.issued_secrets.push(upload_url.to_string());

@@ -37,6 +37,9 @@ pub struct SandboxConfig {
     /// Inbox inits allowed per open_id in any 24 hours, after which
     /// `spam_risk_too_many_pending_share` (documented: 5 pending shares).
     pub pending_inbox_cap: u32,
+    /// Users an unaudited app may direct-post for in any 24 hours, after
+    /// which `reached_active_user_cap` (documented: "up to 5 users").
+    pub unaudited_user_cap: u32,
 }
 
 impl Default for SandboxConfig {
@@ -52,6 +55,7 @@ impl Default for SandboxConfig {
             upload_url_ttl: 3600,
             daily_post_cap: 15,
             pending_inbox_cap: 5,
+            unaudited_user_cap: 5,
         }
     }
 }

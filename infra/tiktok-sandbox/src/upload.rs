@@ -2,8 +2,9 @@
 //! chunks of a FILE_UPLOAD (`shared/tiktok-api.md` §3.5), and
 //! `PUT /sandbox/sink` swallows a body for benchmarks.
 //!
-//! Bodies are never buffered: each chunk streams through a byte counter and
-//! a clone of the publish's running SHA-256, which replaces the stored one
+//! Bodies are never buffered: each chunk streams through a byte counter, a
+//! clone of the publish's running SHA-256 and of its kept ends (the first
+//! and last few MB, for the duration check), which replace the stored ones
 //! only when the chunk is accepted.
 
 use std::{collections::HashMap, sync::Arc};
@@ -19,7 +20,12 @@ use futures::StreamExt as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::{server::Shared, webhooks};
+use crate::{
+    posting::PublishOutcome,
+    server::Shared,
+    video::{Kept, duration_check},
+    webhooks,
+};
 
 /// Content types the upload host takes.
 const VIDEO_TYPES: [&str; 3] = ["video/mp4", "video/quicktime", "video/webm"];
@@ -27,9 +33,13 @@ const VIDEO_TYPES: [&str; 3] = ["video/mp4", "video/quicktime", "video/webm"];
 /// client sees the answer rather than a reset connection.
 const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
 
-/// Reads `body` to the end, counting bytes and feeding `hasher`. Fails on a
-/// read error, or once more than `limit` bytes arrive.
-async fn stream_into(body: Body, hasher: &mut Sha256, limit: Option<u64>) -> Result<u64, String> {
+/// Reads `body` to the end, counting bytes and feeding each piece to
+/// `take`. Fails on a read error, or once more than `limit` bytes arrive.
+async fn stream_into(
+    body: Body,
+    limit: Option<u64>,
+    mut take: impl FnMut(&[u8]),
+) -> Result<u64, String> {
     let mut stream = body.into_data_stream();
     let mut n: u64 = 0;
     while let Some(frame) = stream.next().await {
@@ -40,7 +50,7 @@ async fn stream_into(body: Body, hasher: &mut Sha256, limit: Option<u64>) -> Res
         {
             return Err("body longer than Content-Length".into());
         }
-        hasher.update(&bytes);
+        take(&bytes);
     }
     Ok(n)
 }
@@ -113,7 +123,9 @@ struct Accepted {
     publish_id: String,
     first: u64,
     len: u64,
+    content_type: String,
     hasher: Sha256,
+    kept: Kept,
 }
 
 /// Checks everything that can be checked before reading the body.
@@ -200,7 +212,9 @@ fn check(
         publish_id: publish_id.clone(),
         first,
         len,
+        content_type: content_type.to_owned(),
         hasher: p.hasher.clone(),
+        kept: p.kept.clone(),
     })
 }
 
@@ -222,7 +236,9 @@ pub(crate) async fn upload(
         publish_id,
         first,
         len,
+        content_type,
         mut hasher,
+        mut kept,
     } = match check(&shared, &params, &headers) {
         Ok(a) => a,
         Err(refusal) => {
@@ -230,7 +246,11 @@ pub(crate) async fn upload(
             return refusal.into_response();
         }
     };
-    let streamed = stream_into(body, &mut hasher, Some(len)).await;
+    let streamed = stream_into(body, Some(len), |bytes| {
+        hasher.update(bytes);
+        kept.feed(bytes);
+    })
+    .await;
 
     let mut state = shared.state();
     let (delay, outcome) = (
@@ -263,14 +283,25 @@ pub(crate) async fn upload(
     p.uploaded_bytes += len;
     p.chunk_puts += 1;
     p.hasher = hasher;
+    p.content_type.get_or_insert(content_type);
     let range = progress(p.uploaded_bytes, p.video_size);
     if p.uploaded_bytes < p.video_size {
+        p.kept = kept;
         return reply(StatusCode::PARTIAL_CONTENT, Some(&range), "");
     }
     p.sha256 = Some(hex::encode(p.hasher.clone().finalize()));
+    p.kept = Kept::default();
+    let content_type = p.content_type.clone().unwrap_or_default();
+    let (open_id, direct) = (p.open_id.clone(), p.direct);
+    let max_seconds = state.posting.max_seconds(&open_id, direct);
     drop(state);
     let task = shared.clone();
     shared.runtime.spawn(async move {
+        // TikTok checks the video while processing it.
+        let outcome = match duration_check(kept, &content_type, max_seconds).await {
+            Some(reason) => PublishOutcome::Fail(reason.to_owned()),
+            None => outcome,
+        };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -290,7 +321,7 @@ pub(crate) async fn upload(
 /// and answers `{"bytes": n, "sha256": "<hex>"}`.
 pub(crate) async fn sink(body: Body) -> Response {
     let mut hasher = Sha256::new();
-    match stream_into(body, &mut hasher, None).await {
+    match stream_into(body, None, |bytes| hasher.update(bytes)).await {
         Ok(bytes) => {
             Json(json!({"bytes": bytes, "sha256": hex::encode(hasher.finalize())})).into_response()
         }

@@ -1311,3 +1311,87 @@ async fn an_unaudited_app_posts_privately_and_branded_content_is_never_private()
     assert_eq!(status, 200, "{answer}");
     assert_eq!(sb.inits("alice"), 2);
 }
+
+#[tokio::test]
+async fn an_unaudited_app_posts_for_at_most_five_users_a_day() {
+    let sb = sandbox().await;
+    sb.set_audited(false);
+    let plan = || direct_body("SELF_ONLY", source(1000, 1000, 1));
+    let mut tokens = Vec::new();
+    for n in 1..=6 {
+        let (token, _) = sb.issue_grant(&format!("creator-{n}"), SCOPES);
+        tokens.push(token);
+    }
+    for token in &tokens[..5] {
+        let (status, answer) = call(&sb, VIDEO_INIT, token, plan()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    // The sixth user: creator_info says so with HTTP 200, and the init is refused.
+    let (status, info) = call(&sb, CREATOR_INFO, &tokens[5], json!({})).await;
+    assert_eq!(
+        (status, code(&info)),
+        (200, "reached_active_user_cap"),
+        "{info}"
+    );
+    let (status, answer) = call(&sb, VIDEO_INIT, &tokens[5], plan()).await;
+    assert_eq!(
+        (status, code(&answer)),
+        (403, "reached_active_user_cap"),
+        "{answer}"
+    );
+    // Inbox uploads are not direct posts; the five still post.
+    let (status, answer) = call(
+        &sb,
+        INBOX_INIT,
+        &tokens[5],
+        json!({"source_info": source(1000, 1000, 1)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, info) = call(&sb, CREATOR_INFO, &tokens[0], json!({})).await;
+    assert_eq!((status, code(&info)), (200, "ok"), "{info}");
+    let (status, answer) = call(&sb, VIDEO_INIT, &tokens[0], plan()).await;
+    assert_eq!(status, 200, "{answer}");
+    // An audited app has no such cap.
+    sb.set_audited(true);
+    let (status, answer) = call(&sb, VIDEO_INIT, &tokens[5], plan()).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn a_video_longer_than_the_creator_may_post_fails_its_duration_check() {
+    let sb = sandbox().await;
+    let (token, _) = sb.issue_grant("alice", SCOPES);
+    let (_, info) = call(&sb, CREATOR_INFO, &token, json!({})).await;
+    assert_eq!(info["data"]["max_video_post_duration_sec"], 600);
+    // Over HTTP: alice may post five minutes.
+    let set = client()
+        .post(url(&sb, "/sandbox/max-duration"))
+        .json(&json!({"open_id": "alice", "seconds": 300}))
+        .send()
+        .await
+        .expect("control");
+    assert_eq!(set.status().as_u16(), 204);
+    let (_, info) = call(&sb, CREATOR_INFO, &token, json!({})).await;
+    assert_eq!(info["data"]["max_video_post_duration_sec"], 300);
+
+    // Two chunks, the moov at the start: ten minutes fails, four passes.
+    let size = 2 * MIN_CHUNK + 123;
+    for (seconds, expected) in [(600, "FAILED"), (240, "PUBLISH_COMPLETE")] {
+        let data = tools::generated_mp4_lasting(size as usize, seconds);
+        let (publish_id, upload_url) =
+            init_direct(&sb, &token, "SELF_ONLY", (size, MIN_CHUNK, 2)).await;
+        upload_all(&upload_url, &data, MIN_CHUNK, 2).await;
+        let settled = settled_status(&sb, &token, &publish_id).await;
+        assert_eq!(settled["status"], expected, "{seconds} s: {settled}");
+        if expected == "FAILED" {
+            assert_eq!(settled["fail_reason"], "duration_check_failed");
+        }
+    }
+    // An inbox upload is held to TikTok's ten minutes, whatever the creator's.
+    let data = tools::generated_mp4_lasting(1000, 601);
+    let (publish_id, upload_url) = init_inbox(&sb, &token, (1000, 1000, 1)).await;
+    upload_all(&upload_url, &data, 1000, 1).await;
+    let settled = settled_status(&sb, &token, &publish_id).await;
+    assert_eq!(settled["fail_reason"], "duration_check_failed", "{settled}");
+}

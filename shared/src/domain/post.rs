@@ -412,10 +412,7 @@ impl Post {
                     publish_id: u.publish_id.as_ref().map(ToString::to_string),
                     public_post_id: u.public_post_id.clone(),
                     error: u.error.clone(),
-                    retry_at: u
-                        .retry_at
-                        .filter(|_| !u.status.is_final() && u.status != UploadStatus::Scheduled)
-                        .map(rfc3339),
+                    retry_at: u.pending_retry(),
                     post: target.post.clone(),
                     updated_at: rfc3339(u.updated_at),
                 },

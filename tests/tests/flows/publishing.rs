@@ -928,3 +928,53 @@ async fn a_creators_turned_off_interactions_stay_off_at_the_init() {
     assert_eq!(publish.post_info["disable_duet"], true);
     assert_eq!(publish.post_info["disable_stitch"], false);
 }
+
+/// TikTok's daily caps: a creator at its posting cap, an unaudited app at
+/// its five posting creators (both said by creator info), an inbox at its
+/// five pending shares (said by the init). Each upload waits hours with
+/// the cap's code and when it tries again: one question to TikTok, no
+/// init, and no second try before its time.
+#[tokio::test]
+async fn tiktoks_daily_caps_make_the_upload_wait_hours_with_the_reason() {
+    let app = spawn_app().await;
+    let caps = [
+        ("tt-cap-posts", "spam_risk_too_many_posts", "direct"),
+        ("tt-cap-users", "reached_active_user_cap", "direct"),
+        ("tt-cap-inbox", "spam_risk_too_many_pending_share", "inbox"),
+    ];
+    for (account, code, mode) in caps {
+        app.seed_account(account, "alice", ALL_SCOPES).await;
+        app.sandbox.set_posting_block(account, Some(code.into()));
+        let mut request = upload_request(account, "clip.mp4", "video/mp4", SAMPLE_MP4.len());
+        if mode == "inbox" {
+            request["mode"] = json!("inbox");
+            request.as_object_mut().unwrap().remove("post");
+        }
+        let before = chrono::Utc::now();
+        let view = upload_until(&app, request, SAMPLE_MP4.to_vec(), "uploaded").await;
+        let error = view["error"].as_str().unwrap_or_default();
+        assert_eq!(error, format!("TikTok's daily cap: {code}"), "{view}");
+        let retry_at = view["retry_at"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .unwrap_or_else(|| panic!("a retry time: {view}"));
+        let wait = retry_at.signed_duration_since(before);
+        assert!(
+            (chrono::Duration::minutes(179)..=chrono::Duration::minutes(181)).contains(&wait),
+            "three hours: {view}"
+        );
+        let upload = UploadId::parse(view["upload_id"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            app.publisher.publish(&upload, 0).await.unwrap(),
+            Handled::Duplicate,
+            "not before its time"
+        );
+    }
+    assert!(app.receive_publish_messages().await.is_empty(), "no loop");
+    assert_eq!(app.sandbox.calls("/v2/post/publish/creator_info/query/"), 2);
+    assert_eq!(app.sandbox.calls("/v2/post/publish/inbox/video/init/"), 1);
+    assert_eq!(app.sandbox.calls("/v2/post/publish/video/init/"), 0);
+    for (account, _, _) in caps {
+        assert_eq!(app.sandbox.inits(account), 0);
+    }
+}

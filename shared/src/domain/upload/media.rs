@@ -50,6 +50,7 @@ impl Media {
             size_bytes: self.size_bytes,
             publish_id: None,
             error: self.error.clone(),
+            retry_at: None,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }

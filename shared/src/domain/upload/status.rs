@@ -150,6 +150,8 @@ pub struct UploadView {
     pub size_bytes: u64,
     pub publish_id: Option<String>,
     pub error: Option<String>,
+    /// When an upload waiting for a quota or a daily cap tries again.
+    pub retry_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -177,6 +179,14 @@ impl Upload {
         }
     }
 
+    /// When it tries again, while it waits for a quota or a daily cap
+    /// (not once settled, nor while scheduled: `publish_at` says when).
+    pub fn pending_retry(&self) -> Option<String> {
+        self.retry_at
+            .filter(|_| !self.status.is_final() && self.status != UploadStatus::Scheduled)
+            .map(rfc3339)
+    }
+
     /// Where its bytes are: its own object, or its post's media.
     pub fn object_key(&self) -> String {
         match &self.target {
@@ -195,6 +205,7 @@ impl Upload {
             size_bytes: self.size_bytes,
             publish_id: self.publish_id.as_ref().map(ToString::to_string),
             error: self.error.clone(),
+            retry_at: self.pending_retry(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
