@@ -1,6 +1,7 @@
 //! Builds each function's application from its configuration: the one place
 //! that wires config, clients and services, used by `main.rs` and by the
-//! tests alike. Every client is built here, once per cold start.
+//! tests alike. Every client is wired here, once per cold start; the SDK
+//! clients are built on their first use (`aws::LazyClient`).
 
 use crate::{
     adapters::{
@@ -12,7 +13,7 @@ use crate::{
         sqs::Queue,
         store::Store,
         tiktok::{
-            client::{TikTokClient, http_client},
+            client::{HttpClientError, TikTokClient, http_client},
             transfer::MediaTransfer,
         },
     },
@@ -34,7 +35,7 @@ use crate::{
         uploads::Uploads,
         webhooks::Webhooks,
     },
-    support::clock::Clock,
+    support::{clock::Clock, init_steps},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +43,18 @@ pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("could not build the HTTP client: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    HttpClient(#[from] HttpClientError),
 }
 
 pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
     let config = OAuthStartConfig::from_env(env)?;
+    init_steps::mark("config");
     let sdk = aws::load(env).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    init_steps::mark("sdk_config");
+    let store = Store::new(
+        aws::lazy(&sdk, aws_sdk_dynamodb::Client::new),
+        &config.table,
+    );
     Ok(OAuthStart::new(
         store,
         config.authorize,
@@ -60,6 +66,7 @@ pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
 pub async fn oauth_callback(env: &Env) -> Result<OAuthCallback, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = OAuthCallbackConfig::from_env(env)?;
+    init_steps::mark("config");
     let token = TokenAdapters::build(sdk, &config.token)?;
     Ok(OAuthCallback::new(
         token.store,
@@ -80,11 +87,12 @@ pub struct TokenRefresh {
 pub async fn token_refresh(env: &Env) -> Result<TokenRefresh, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = TokenRefreshConfig::from_env(env)?;
+    init_steps::mark("config");
     Ok(TokenRefresh {
         refresher: refresher(sdk, config.refresh)?,
         plans_to: config
             .queue
-            .map(|url| Queue::new(aws_sdk_sqs::Client::new(sdk), url)),
+            .map(|url| Queue::new(aws::lazy(sdk, aws_sdk_sqs::Client::new), url)),
     })
 }
 
@@ -99,9 +107,10 @@ pub struct RefreshWorker {
 pub async fn refresh_worker(env: &Env) -> Result<RefreshWorker, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = RefreshWorkerConfig::from_env(env)?;
+    init_steps::mark("config");
     Ok(RefreshWorker {
         refresher: refresher(sdk, config.refresh)?,
-        queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
+        queue: Queue::new(aws::lazy(sdk, aws_sdk_sqs::Client::new), config.queue),
     })
 }
 
@@ -123,6 +132,7 @@ fn refresher(
 pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = RefreshConfig::from_env(env, Invocation::Http)?;
+    init_steps::mark("config");
     let token = TokenAdapters::build(sdk, &config.token)?;
     let clock = Clock::system();
     let refresher = Refresher::new(
@@ -146,8 +156,13 @@ pub async fn accounts_api(env: &Env) -> Result<Accounts, StartupError> {
 
 pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
     let config = UploadPresignConfig::from_env(env)?;
+    init_steps::mark("config");
     let sdk = aws::load(env).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    init_steps::mark("sdk_config");
+    let store = Store::new(
+        aws::lazy(&sdk, aws_sdk_dynamodb::Client::new),
+        &config.table,
+    );
     let clock = Clock::system();
     Ok(Uploads::new(
         store.clone(),
@@ -161,6 +176,7 @@ pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
 pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = PublishConfig::from_env(env)?;
+    init_steps::mark("config");
     let token = TokenAdapters::build(sdk, &config.token)?;
     let transfer = MediaTransfer::new(token.tiktok.http().clone());
     let adapters = PublishAdapters {
@@ -169,8 +185,11 @@ pub async fn upload_publish(env: &Env) -> Result<Publisher, StartupError> {
         tiktok: token.tiktok,
         transfer,
         bucket: UploadBucket::new(aws::s3_client(sdk, env), config.bucket),
-        queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
-        schedules: Schedules::new(aws_sdk_scheduler::Client::new(sdk), config.schedules),
+        queue: Queue::new(aws::lazy(sdk, aws_sdk_sqs::Client::new), config.queue),
+        schedules: Schedules::new(
+            aws::lazy(sdk, aws_sdk_scheduler::Client::new),
+            config.schedules,
+        ),
     };
     Ok(Publisher::new(adapters, config.publish, Clock::system()))
 }
@@ -187,6 +206,7 @@ pub struct AnalyticsSnapshot {
 pub async fn analytics_snapshot(env: &Env) -> Result<AnalyticsSnapshot, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = AnalyticsSnapshotConfig::from_env(env)?;
+    init_steps::mark("config");
     let token = TokenAdapters::build(sdk, &config.token)?;
     Ok(AnalyticsSnapshot {
         snapshots: Snapshots::new(
@@ -196,7 +216,7 @@ pub async fn analytics_snapshot(env: &Env) -> Result<AnalyticsSnapshot, StartupE
             config.analytics,
             Clock::system(),
         ),
-        queue: Queue::new(aws_sdk_sqs::Client::new(sdk), config.queue),
+        queue: Queue::new(aws::lazy(sdk, aws_sdk_sqs::Client::new), config.queue),
         shards: config.token.due_shards,
     })
 }
@@ -211,7 +231,9 @@ pub struct AnalyticsApi {
 
 pub async fn analytics_api(env: &Env) -> Result<AnalyticsApi, StartupError> {
     let config = AnalyticsApiConfig::from_env(env)?;
+    init_steps::mark("config");
     let sdk = aws::load(env).await;
+    init_steps::mark("sdk_config");
     let store = Store::new(aws::dynamodb_client(&sdk, &config.aws), &config.table);
     let clock = Clock::system();
     Ok(AnalyticsApi {
@@ -223,13 +245,18 @@ pub async fn analytics_api(env: &Env) -> Result<AnalyticsApi, StartupError> {
 
 pub async fn posts_api(env: &Env) -> Result<Posts, StartupError> {
     let config = PostsApiConfig::from_env(env)?;
+    init_steps::mark("config");
     let sdk = aws::load(env).await;
+    init_steps::mark("sdk_config");
     let settings = aws::AwsSettings::from_env(env)?;
     let adapters = PostsAdapters {
         store: Store::new(aws::dynamodb_client(&sdk, &settings), &config.table),
         bucket: UploadBucket::new(aws::s3_client(&sdk, env), config.bucket),
-        queue: Queue::new(aws_sdk_sqs::Client::new(&sdk), config.queue),
-        schedules: Schedules::new(aws_sdk_scheduler::Client::new(&sdk), config.schedules),
+        queue: Queue::new(aws::lazy(&sdk, aws_sdk_sqs::Client::new), config.queue),
+        schedules: Schedules::new(
+            aws::lazy(&sdk, aws_sdk_scheduler::Client::new),
+            config.schedules,
+        ),
     };
     Ok(Posts::new(adapters, Clock::system()).with_audit(AppAudit::from_env(env)?))
 }
@@ -237,8 +264,9 @@ pub async fn posts_api(env: &Env) -> Result<Posts, StartupError> {
 pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
     let (sdk, env) = &with_client_secret(env).await?;
     let config = WebhookConfig::from_env(env)?;
+    init_steps::mark("config");
     Ok(Webhooks::new(
-        Store::new(aws_sdk_dynamodb::Client::new(sdk), &config.table),
+        Store::new(aws::lazy(sdk, aws_sdk_dynamodb::Client::new), &config.table),
         config.webhook,
         Clock::system(),
     ))
@@ -248,7 +276,9 @@ pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
 /// (read from Secrets Manager when only its ARN is configured).
 async fn with_client_secret(env: &Env) -> Result<(aws_config::SdkConfig, Env), StartupError> {
     let sdk = aws::load(env).await;
+    init_steps::mark("sdk_config");
     let env = secrets_manager::resolve(env, &sdk).await?;
+    init_steps::mark("client_secret");
     Ok((sdk, env))
 }
 
@@ -263,6 +293,7 @@ struct TokenAdapters {
 impl TokenAdapters {
     fn build(sdk: &aws_config::SdkConfig, config: &TokenConfig) -> Result<Self, StartupError> {
         let http = http_client(&config.tiktok)?;
+        init_steps::mark("tiktok_http_client");
         Ok(Self {
             store: Store::new(aws::dynamodb_client(sdk, &config.aws), &config.table)
                 .with_due_shards(config.due_shards),

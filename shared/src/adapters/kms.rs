@@ -65,13 +65,19 @@ pub fn upload_url_context(upload: &UploadId) -> Context {
 /// Seals and opens secrets with a KMS key.
 #[derive(Clone)]
 pub struct KmsSealer {
-    client: aws_sdk_kms::Client,
+    client: crate::adapters::aws::LazyClient<aws_sdk_kms::Client>,
     key_id: KeyId,
 }
 
 impl KmsSealer {
-    pub fn new(client: aws_sdk_kms::Client, key_id: KeyId) -> Self {
-        Self { client, key_id }
+    pub fn new(
+        client: impl Into<crate::adapters::aws::LazyClient<aws_sdk_kms::Client>>,
+        key_id: KeyId,
+    ) -> Self {
+        Self {
+            client: client.into(),
+            key_id,
+        }
     }
 
     /// Seals a connect's authorization code until the connect finishes.

@@ -13,3 +13,4 @@ pub mod secrets_manager;
 pub mod sqs;
 pub mod store;
 pub mod tiktok;
+pub mod tls;

@@ -88,7 +88,7 @@ pub struct PresignedPut {
 
 #[derive(Clone)]
 pub struct UploadBucket {
-    client: aws_sdk_s3::Client,
+    client: crate::adapters::aws::LazyClient<aws_sdk_s3::Client>,
     name: BucketName,
 }
 
@@ -102,8 +102,14 @@ fn not_found(code: Option<&str>) -> bool {
 }
 
 impl UploadBucket {
-    pub fn new(client: aws_sdk_s3::Client, name: BucketName) -> Self {
-        Self { client, name }
+    pub fn new(
+        client: impl Into<crate::adapters::aws::LazyClient<aws_sdk_s3::Client>>,
+        name: BucketName,
+    ) -> Self {
+        Self {
+            client: client.into(),
+            name,
+        }
     }
 
     pub fn name(&self) -> &str {

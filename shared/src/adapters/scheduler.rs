@@ -72,7 +72,7 @@ pub struct ScheduleView {
 
 #[derive(Clone)]
 pub struct Schedules {
-    client: aws_sdk_scheduler::Client,
+    client: crate::adapters::aws::LazyClient<aws_sdk_scheduler::Client>,
     settings: ScheduleSettings,
 }
 
@@ -89,8 +89,14 @@ where
 }
 
 impl Schedules {
-    pub fn new(client: aws_sdk_scheduler::Client, settings: ScheduleSettings) -> Self {
-        Self { client, settings }
+    pub fn new(
+        client: impl Into<crate::adapters::aws::LazyClient<aws_sdk_scheduler::Client>>,
+        settings: ScheduleSettings,
+    ) -> Self {
+        Self {
+            client: client.into(),
+            settings,
+        }
     }
 
     pub fn group(&self) -> &str {

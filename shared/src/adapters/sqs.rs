@@ -33,13 +33,19 @@ impl QueueUrl {
 
 #[derive(Clone)]
 pub struct Queue {
-    client: aws_sdk_sqs::Client,
+    client: crate::adapters::aws::LazyClient<aws_sdk_sqs::Client>,
     url: QueueUrl,
 }
 
 impl Queue {
-    pub fn new(client: aws_sdk_sqs::Client, url: QueueUrl) -> Self {
-        Self { client, url }
+    pub fn new(
+        client: impl Into<crate::adapters::aws::LazyClient<aws_sdk_sqs::Client>>,
+        url: QueueUrl,
+    ) -> Self {
+        Self {
+            client: client.into(),
+            url,
+        }
     }
 
     /// Sends `message` as JSON, visible after `delay` (at most 15 minutes,

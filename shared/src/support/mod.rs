@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod clock;
 pub mod deadline;
 pub mod errors;
+pub mod init_steps;
 pub mod metrics;
 pub mod pressure;
 pub mod telemetry;

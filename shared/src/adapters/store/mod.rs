@@ -67,19 +67,22 @@ impl AsRef<str> for TableName {
     }
 }
 
-/// The table, through one SDK client built at cold start, and the number
+/// The table, through one SDK client built on its first use, and the number
 /// of due-index shards accounts are written to.
 #[derive(Clone)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
+    client: crate::adapters::aws::LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
     due_shards: DueShards,
 }
 
 impl Store {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: &TableName) -> Self {
+    pub fn new(
+        client: impl Into<crate::adapters::aws::LazyClient<aws_sdk_dynamodb::Client>>,
+        table: &TableName,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.as_ref().to_owned(),
             due_shards: DueShards::default(),
         }

@@ -4,7 +4,10 @@
 use url::Url;
 
 use super::settings::{TikTokSettings, UploadOrigins};
-use crate::domain::{secrets::ClientSecret, tiktok::TikTokError};
+use crate::{
+    adapters::tls,
+    domain::{secrets::ClientSecret, tiktok::TikTokError},
+};
 
 /// The largest body we read from TikTok; its documented bodies are tiny.
 pub(super) const MAX_BODY: usize = 256 * 1024;
@@ -52,18 +55,29 @@ impl TikTokClient {
 /// How long the upload host may stay silent while answering a chunk.
 const TRANSFER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The one HTTP client for TikTok, built once at cold start: rustls,
-/// no redirects (TikTok's API never redirects; a redirect is a fault), a
-/// connect timeout and a read timeout. API calls add their own overall
-/// timeout (`TIKTOK_TIMEOUT_SECONDS`); chunk uploads, which take as long as
-/// their bytes take, do not.
-pub fn http_client(settings: &TikTokSettings) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    #[error("the TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// The one HTTP client for TikTok, built once at cold start: rustls with
+/// the compiled-in roots ([`tls::client_config`]), no redirects (TikTok's
+/// API never redirects; a redirect is a fault), a connect timeout and a
+/// read timeout. API calls add their own overall timeout
+/// (`TIKTOK_TIMEOUT_SECONDS`); chunk uploads, which take as long as their
+/// bytes take, do not.
+pub fn http_client(settings: &TikTokSettings) -> Result<reqwest::Client, HttpClientError> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls::client_config()?)
         .connect_timeout(settings.timeout.min(std::time::Duration::from_secs(5)))
         .read_timeout(TRANSFER_READ_TIMEOUT.max(settings.timeout))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tiktok-manager/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .build()?)
 }
 
 /// Sends a request to TikTok and reads its (small) answer.
