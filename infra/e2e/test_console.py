@@ -124,11 +124,13 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
     expect(page.locator("#posts-list article[data-status='scheduled']")).to_have_count(1)
     shot(page, "04-posts")
 
-    # A video longer than the creator may post: the console says so, with
-    # the length read from the file, and uploads nothing.
+    # A creator who turned duets off in TikTok: the Duet toggle is greyed
+    # out. A video longer than the creator may post: the console says so,
+    # with the length read from the file, and uploads nothing.
     fourth = f"tt-e2e-{stamp}-4"
     page.get_by_role("link", name="Accounts").click()
     connect(page, fourth)
+    sandbox("/sandbox/interactions", {"open_id": fourth, "duet": True})
     sandbox("/sandbox/max-duration", {"open_id": fourth, "seconds": 1})
     bearer = {"authorization": f"Bearer {token(user)}"}
     _, _, before = call("GET", f"{API}/posts", headers=bearer)
@@ -136,6 +138,9 @@ def test_a_person_runs_their_accounts_from_the_browser(page):
     page.get_by_label("Video (MP4, MOV or WebM)").set_input_files(str(SAMPLE_WEBM))
     page.get_by_role("checkbox", name=fourth).check()
     expect(page.locator(f"#creators li[data-account='{fourth}']")).to_contain_text("videos up to 1 s")
+    expect(page.get_by_role("checkbox", name="Duet", exact=True)).to_be_disabled()
+    expect(page.get_by_role("checkbox", name="Duet", exact=True)).not_to_be_checked()
+    expect(page.get_by_role("checkbox", name="Comment", exact=True)).to_be_enabled()
     expect(page.get_by_test_id("video-length")).to_contain_text("s long: longer than these creators can post (1 s).")
     page.get_by_label("Who can watch").select_option("SELF_ONLY")
     page.get_by_role("button", name="Upload and publish").click()
