@@ -50,7 +50,6 @@ pub async fn oauth_start(env: &Env) -> Result<OAuthStart, StartupError> {
     let config = OAuthStartConfig::from_env(env)?;
     init_steps::mark("config");
     let sdk = aws::load(env).await;
-    init_steps::mark("sdk_config");
     let store = Store::new(
         aws::lazy(&sdk, aws_sdk_dynamodb::Client::new),
         &config.table,
@@ -158,7 +157,6 @@ pub async fn upload_presign(env: &Env) -> Result<Uploads, StartupError> {
     let config = UploadPresignConfig::from_env(env)?;
     init_steps::mark("config");
     let sdk = aws::load(env).await;
-    init_steps::mark("sdk_config");
     let store = Store::new(
         aws::lazy(&sdk, aws_sdk_dynamodb::Client::new),
         &config.table,
@@ -233,7 +231,6 @@ pub async fn analytics_api(env: &Env) -> Result<AnalyticsApi, StartupError> {
     let config = AnalyticsApiConfig::from_env(env)?;
     init_steps::mark("config");
     let sdk = aws::load(env).await;
-    init_steps::mark("sdk_config");
     let store = Store::new(aws::dynamodb_client(&sdk, &config.aws), &config.table);
     let clock = Clock::system();
     Ok(AnalyticsApi {
@@ -247,7 +244,6 @@ pub async fn posts_api(env: &Env) -> Result<Posts, StartupError> {
     let config = PostsApiConfig::from_env(env)?;
     init_steps::mark("config");
     let sdk = aws::load(env).await;
-    init_steps::mark("sdk_config");
     let settings = aws::AwsSettings::from_env(env)?;
     let adapters = PostsAdapters {
         store: Store::new(aws::dynamodb_client(&sdk, &settings), &config.table),
@@ -276,7 +272,6 @@ pub async fn tiktok_webhook(env: &Env) -> Result<Webhooks, StartupError> {
 /// (read from Secrets Manager when only its ARN is configured).
 async fn with_client_secret(env: &Env) -> Result<(aws_config::SdkConfig, Env), StartupError> {
     let sdk = aws::load(env).await;
-    init_steps::mark("sdk_config");
     let env = secrets_manager::resolve(env, &sdk).await?;
     init_steps::mark("client_secret");
     Ok((sdk, env))

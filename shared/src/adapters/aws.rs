@@ -11,7 +11,10 @@ use std::{
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 
-use crate::env::{ConfigError, Env};
+use crate::{
+    env::{ConfigError, Env},
+    support::init_steps,
+};
 
 /// How long one DynamoDB or KMS call may take, its SDK retries included
 /// (`AWS_OPERATION_TIMEOUT_SECONDS`, 1-30, default 2): what makes a worst
@@ -153,7 +156,9 @@ pub async fn load(env: &Env) -> SdkConfig {
     {
         loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
     }
-    loader.load().await
+    let sdk = loader.load().await;
+    init_steps::mark("sdk_config");
+    sdk
 }
 
 /// An S3 client. Against an emulator (`AWS_ENDPOINT_URL` set) it uses

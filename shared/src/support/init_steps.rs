@@ -1,6 +1,7 @@
 //! Where a cold start's time goes. `main` begins the record, the startup
 //! marks the end of each step (SDK configuration, client secret, config,
-//! clients), and `main` finishes it with one debug line,
+//! clients; `aws::load` marks the SDK configuration), and `main` finishes
+//! it with one debug line,
 //! `{"steps": "tracing=…,sdk_config=…,…"}`, each step's end in microseconds
 //! since the Unix epoch (`RUST_LOG=shared::support::init_steps=debug`). The
 //! cold-start bench reads it beside the process's spawn and its first poll
